@@ -1,0 +1,123 @@
+"""Synthetic distortion simulators: the heterogeneous weak teachers (METHOD.md section 2).
+
+`distort(src, out, kind, level)` renders one level of one family; level 1 is the
+mildest. Spatial and temporal outputs are stored losslessly (x264 CRF 0, 4:4:4)
+so the simulated distortion is the only degradation; compression runs the real
+encoder. What was done (parameter, encoder, preset, effective CRF, seed) is
+returned and stored as JSON in the output's `comment` tag.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from w2s.video import open_reader
+from w2s.video.distort import spatial, temporal
+from w2s.video.encode import NEAR_LOSSLESS, EncodeSpec, VideoWriter
+
+H264_CRF = (24, 36, 48, 63)
+H265_CRF = (36, 40, 44, 48)
+H264_PRESET = "fast"
+H265_PRESET = "veryslow"
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    group: str  # spatial | temporal | compression
+    levels: tuple
+    unit: str
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.levels)
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in [
+        Family("resize", "spatial", spatial.RESIZE, "scale factor"),
+        Family("blur", "spatial", spatial.BLUR, "gaussian sigma (px)"),
+        Family("noise", "spatial", spatial.NOISE, "noise variance"),
+        Family("darken", "spatial", spatial.DARKEN, "tone-curve strength"),
+        Family("brighten", "spatial", spatial.BRIGHTEN, "tone-curve strength"),
+        Family("jitter", "temporal", temporal.JITTER, "max shift / width"),
+        Family("stutter", "temporal", temporal.STUTTER, "repeat probability"),
+        Family("h264", "compression", H264_CRF, "CRF (libx264)"),
+        Family("h265", "compression", H265_CRF, "CRF (libx265)"),
+    ]
+}
+KINDS = tuple(FAMILIES)
+
+_SPATIAL = {
+    "resize": spatial.resize,
+    "blur": spatial.blur,
+    "noise": spatial.noise,
+    "darken": spatial.darken,
+    "brighten": spatial.brighten,
+}
+
+
+def family(kind: str) -> Family:
+    try:
+        return FAMILIES[kind]
+    except KeyError:
+        raise ValueError(f"unknown distortion {kind!r}; choose from {', '.join(KINDS)}") from None
+
+
+def encode_spec(kind: str, level: int, preset: str | None = None) -> EncodeSpec:
+    """The encoder settings used for `kind` at `level`."""
+    fam = family(kind)
+    if kind == "h264":
+        return EncodeSpec("libx264", fam.levels[level - 1], preset or H264_PRESET, "yuv420p")
+    if kind == "h265":
+        return EncodeSpec("libx265", fam.levels[level - 1], preset or H265_PRESET, "yuv420p")
+    return NEAR_LOSSLESS
+
+
+def _rng(seed: int, kind: str, level: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(kind.encode()), level])
+
+
+def _frame_fn(kind: str, param, rng):
+    if kind in _SPATIAL:
+        fn = _SPATIAL[kind]
+
+        def apply(frame: np.ndarray) -> np.ndarray:
+            out = fn(frame.astype(np.float32) / 255.0, param, rng)
+            return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+        return apply
+    if kind == "jitter":
+        return lambda frame: temporal.jitter(frame, param, rng)
+    if kind == "stutter":
+        return temporal.Stutter(param, rng)
+    return lambda frame: frame  # compression: the encoder is the distortion
+
+
+def distort(src: str, out: str, kind: str, level: int, seed: int = 0,
+            preset: str | None = None) -> dict:
+    """Render `kind` at `level` (1-based) of video `src` into `out` (.mp4). Returns metadata."""
+    fam = family(kind)
+    if not 1 <= level <= fam.num_levels:
+        raise ValueError(f"{kind} has levels 1..{fam.num_levels}, got {level}")
+    if preset is not None and fam.group != "compression":
+        raise ValueError("--preset applies to h264/h265 only")
+    param = fam.levels[level - 1]
+    spec = encode_spec(kind, level, preset)
+    apply = _frame_fn(kind, param, _rng(seed, kind, level))
+    meta = {
+        "kind": kind, "group": fam.group, "level": level, "param": param, "unit": fam.unit,
+        "seed": seed, "source": str(src), "encoder": spec.to_dict(),
+    }
+    with open_reader(src) as reader:
+        info = reader.info
+        with VideoWriter(out, info.fps, spec, metadata={"comment": {"w2s_distortion": meta}}) as w:
+            for _, frame in reader.frames(range(reader.num_frames)):
+                w.write(apply(frame))
+    meta.update(frames=w.frames, fps=info.fps, width=info.width, height=info.height,
+                padded_to_even=w.padded, output=str(out))
+    return meta
