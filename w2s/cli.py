@@ -1,0 +1,130 @@
+"""The `w2s` command line: `w2s --help`, `w2s <command> --help`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _cmd_probe(args) -> int:
+    from w2s.video import probe
+
+    info = probe(args.video)
+    if args.json:
+        print(json.dumps(info.to_dict()))
+    else:
+        for k, v in info.to_dict().items():
+            print(f"{k:>11}: {v}")
+    return 0
+
+
+def _cmd_distort(args) -> int:
+    from w2s.video.distort import distort
+
+    meta = distort(args.input, args.output, args.kind, args.level, seed=args.seed, preset=args.preset)
+    print(json.dumps(meta))
+    return 0
+
+
+def _cmd_metrics(args) -> int:
+    from w2s.metrics.table import metrics_table
+
+    videos = list(args.videos)
+    if args.manifest:
+        import pandas as pd
+
+        videos += pd.read_parquet(args.manifest, columns=["uri"])["uri"].tolist()
+    if not videos:
+        raise SystemExit("w2s metrics: give VIDEO paths or --manifest")
+    if len(videos) == 1 and not args.manifest:
+        from w2s.metrics import video_metrics
+
+        m = video_metrics(videos[0], backend=args.backend)
+        if args.json:
+            print(json.dumps(m))
+        else:
+            for k, v in m.items():
+                print(f"{k:>13}: {v:.4f}")
+        return 0
+    df = metrics_table(videos, workers=args.workers, backend=args.backend)
+    if args.out:
+        df.to_parquet(args.out, index=False)
+    if args.json:
+        print(df.to_json(orient="records"))
+    else:
+        from w2s.metrics.table import format_table
+
+        print(format_table(df))
+    return 0
+
+
+def _cmd_sample_pool(args) -> int:
+    from w2s.pool import build_pool
+
+    df = build_pool(args.n, args.out, seed=args.seed, workers=args.workers)
+    print(f"{len(df)} clips in {os.path.join(args.out, 'clips')}; "
+          f"manifest {os.path.join(args.out, 'manifest.parquet')}")
+    print(df[["source", "width", "height", "fps", "duration", "crf"]].describe(include="all")
+          .loc[["count", "unique", "mean", "min", "max"]].to_string())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from w2s import __version__
+    from w2s.video import BACKENDS
+    from w2s.video.distort import KINDS
+
+    p = argparse.ArgumentParser(prog="w2s", description="Weak-to-strong video quality assessment.")
+    p.add_argument("--version", action="version", version=f"w2s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("probe", help="width, height, fps, frames, duration, codec, rotation")
+    s.add_argument("video")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=_cmd_probe)
+
+    s = sub.add_parser("distort", help="render one level of a synthetic distortion")
+    s.add_argument("input")
+    s.add_argument("output", help="output .mp4 path")
+    s.add_argument("--kind", required=True, choices=KINDS)
+    s.add_argument("--level", required=True, type=int, help="1 = mildest")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--preset", default=None, help="encoder preset override (h264/h265 only)")
+    s.set_defaults(fn=_cmd_distort)
+
+    s = sub.add_parser("metrics", help="the nine low-level metrics at 1 fps")
+    s.add_argument("videos", nargs="*", metavar="VIDEO")
+    s.add_argument("--manifest", help="a Parquet manifest with a `uri` column")
+    s.add_argument("--json", action="store_true", help="print JSON (one object for one video)")
+    s.add_argument("--out", help="write the table to this Parquet file (many videos)")
+    s.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
+    s.add_argument("--backend", choices=BACKENDS, default="pyav")
+    s.set_defaults(fn=_cmd_metrics)
+
+    s = sub.add_parser("sample-pool", help="build the sample pool of real clips + manifest")
+    s.add_argument("--n", type=int, default=64, help="number of clips")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=int, default=None)
+    s.set_defaults(fn=_cmd_sample_pool)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from w2s.video import VideoDecodeError
+
+    try:
+        return args.fn(args)
+    except VideoDecodeError as e:
+        print(f"w2s {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as e:
+        print(f"w2s {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
