@@ -1,17 +1,19 @@
 """decord decoding backend (optional: `pip install w2s-vqa[decord]`).
 
 Gives the same frames as the PyAV backend for the same request: the frame
-table comes from decord's own timestamps and the same selection rules apply;
-rotation metadata (which decord ignores) is read with PyAV and applied here.
+table comes from decord's own timestamps and the same selection rules apply.
+decord 0.6 applies rotation metadata itself at native size but mis-sizes rotated
+videos when asked to resize, so rotated videos are resized here (PIL bilinear).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from w2s import uri as uri_mod
 from w2s.video.errors import VideoDecodeError
-from w2s.video.reader import Size, VideoReader, rotate
+from w2s.video.reader import Size, VideoReader
 from w2s.video.source import probe
 
 BATCH = 16  # frames fetched from decord per call
@@ -41,10 +43,10 @@ class DecordReader(VideoReader):
         self._readers: dict = {None: vr}
 
     def _reader(self, size: Size | None):
+        if self.info.rotation:
+            size = None  # resized in _read
         if size not in self._readers:
             w, h = size
-            if self.info.rotation in (90, 270):
-                w, h = h, w
             self._readers[size] = self._decord.VideoReader(
                 self._src, ctx=self._decord.cpu(0), width=w, height=h, num_threads=0
             )
@@ -62,7 +64,9 @@ class DecordReader(VideoReader):
             except self._decord.DECORDError as e:
                 raise VideoDecodeError(self.uri, f"decord failed ({str(e)[:120]})") from None
             for i, frame in zip(batch.tolist(), frames, strict=True):
-                yield i, rotate(frame, self.info.rotation)
+                if self.info.rotation and size is not None and frame.shape[1::-1] != size:
+                    frame = np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
+                yield i, frame
 
 
 class _BytesSource:

@@ -20,6 +20,7 @@ from w2s.video.errors import VideoDecodeError
 # A header that promises more frames than the file holds by more than this
 # fraction (and at least 2 frames) means the file was cut short.
 TRUNCATION_TOLERANCE = 0.02
+MIN_FPS, MAX_FPS = 0.1, 1000.0  # outside this a stream's frame rate is not usable
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,8 @@ def _short(e: Exception) -> str:
 def stream_fps(uri: str, stream) -> float:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate else 0.0
-    if not np.isfinite(fps) or fps <= 0:
-        raise _fail(uri, "no frame rate (fps is zero or absent)")
+    if not np.isfinite(fps) or fps < MIN_FPS or fps > MAX_FPS:
+        raise _fail(uri, f"no usable frame rate (fps is zero, absent or implausible: {fps:g})")
     return fps
 
 
@@ -141,6 +142,9 @@ def read_frame_table(uri: str, container, stream) -> FrameTable:
     declared = int(stream.frames or 0)
     if declared and len(p) < declared * (1 - TRUNCATION_TOLERANCE) and declared - len(p) >= 2:
         raise _fail(uri, f"truncated: header declares {declared} frames, file holds {len(p)}")
+    if len(p) > 1 and np.any(np.diff(p) == 0):
+        dup = int(np.sum(np.diff(p) == 0)) + 1
+        raise _fail(uri, f"zero frame rate: {dup} of {len(p)} frames share a timestamp")
     tb = float(stream.time_base)
     kf = p[k] if k.any() else p[:1]
     container.seek(int(p[0]), stream=stream, backward=True)

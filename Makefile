@@ -1,0 +1,46 @@
+# w2s-vqa: `make demo` and `make test` work on a fresh machine (they set up first).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUN    ?= runs/demo
+POOL_N ?= 64
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast bench lint clean help
+
+help:
+	@echo "make setup   create $(VENV) and install (torch CPU build first, then the lock)"
+	@echo "make demo    build the sample pool and run the pipeline on it ($(RUN))"
+	@echo "make test    run the whole test suite (slow cluster tests included)"
+	@echo "make bench   run the benchmarks, results in bench/results/"
+	@echo "make lint    ruff"
+
+setup: $(STAMP)
+
+# torch goes in first and pinned, so nothing pulls a CUDA build; then the lock file.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip setuptools wheel
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -c constraints.txt -e ".[decord,dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/w2s sample-pool --n $(POOL_N) --out $(RUN)/pool
+	$(BIN)/w2s metrics --manifest $(RUN)/pool/manifest.parquet --out $(RUN)/pool_metrics.parquet
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: setup
+	$(BIN)/python bench/decode.py
+	$(BIN)/python bench/metrics.py
+
+lint: setup
+	$(BIN)/ruff check w2s ray_jobs serve bench tests
+
+clean:
+	rm -rf $(RUN) .pytest_cache
