@@ -49,7 +49,7 @@ def test_every_level_degrades_more_than_the_one_before(src, tmp_path, kind):
         out = _frames(meta["output"])
         assert out.shape == ref.shape
         errs.append(_mse(out, ref))
-    assert all(b > a for a, b in zip(errs, errs[1:])), errs
+    assert all(b > a for a, b in zip(errs, errs[1:], strict=False)), errs
     assert errs[0] >= 0
 
 
@@ -64,8 +64,8 @@ def test_h265_levels_through_the_real_encoder(tmp_path):
         assert meta["encoder"]["codec"] == "libx265" and meta["encoder"]["preset"] == "ultrafast"
         errs.append(_mse(_frames(meta["output"]), ref))
         sizes.append((tmp_path / f"h265_{level}.mp4").stat().st_size)
-    assert all(b > a for a, b in zip(errs, errs[1:])), errs
-    assert all(b < a for a, b in zip(sizes, sizes[1:])), sizes
+    assert all(b > a for a, b in zip(errs, errs[1:], strict=False)), errs
+    assert all(b < a for a, b in zip(sizes, sizes[1:], strict=False)), sizes
     with open_reader(str(tmp_path / "h265_1.mp4")) as r:
         assert r.info.codec == "hevc"
 

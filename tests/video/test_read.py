@@ -2,7 +2,7 @@ import fsspec
 import numpy as np
 import pytest
 
-from tests.helpers import moving_frames, sample, write_video, write_vfr
+from tests.helpers import moving_frames, sample, write_vfr, write_video
 from w2s.video import key_frame_indices, open_reader, probe
 
 
@@ -94,8 +94,8 @@ def test_remote_uri_through_fsspec(tmp_path):
         fh.write(open(src, "rb").read())
     info = probe("memory://bucket/carphone.mp4")
     assert (info.width, info.height, info.num_frames) == (176, 144, 120)
-    with open_reader("memory://bucket/carphone.mp4") as r, open_reader(src) as l:
-        assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(r.key_frames(), l.key_frames(), strict=True))
+    with open_reader("memory://bucket/carphone.mp4") as r, open_reader(src) as loc:
+        assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(r.key_frames(), loc.key_frames(), strict=True))
 
 
 def test_one_pixel_video(tmp_path):

@@ -29,16 +29,16 @@ MAX_STEPS = 100
 def _run_right(a: np.ndarray) -> np.ndarray:
     """For each position j of boolean rows `a`, the number of consecutive True from j on."""
     n = a.shape[1]
-    cols = np.broadcast_to(np.arange(n), a.shape)
-    nxt = np.where(~a, cols, n)
+    cols = np.broadcast_to(np.arange(n, dtype=np.int32), a.shape)
+    nxt = np.where(~a, cols, np.int32(n))
     nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1]
     return nxt - cols
 
 
 def _run_left(a: np.ndarray) -> np.ndarray:
     """For each position j, the number of consecutive True ending at j (going left)."""
-    cols = np.broadcast_to(np.arange(a.shape[1]), a.shape)
-    prev = np.maximum.accumulate(np.where(~a, cols, -1), axis=1)
+    cols = np.broadcast_to(np.arange(a.shape[1], dtype=np.int32), a.shape)
+    prev = np.maximum.accumulate(np.where(~a, cols, np.int32(-1)), axis=1)
     return cols - prev
 
 
@@ -48,9 +48,9 @@ def edge_widths(img: np.ndarray, edges: np.ndarray) -> np.ndarray:
     if w < 3:
         return np.zeros_like(img)
     step = np.diff(img, axis=1)  # step[j] = img[j+1] - img[j], width w-1
-    widths = np.zeros(img.shape, dtype=np.float64)
+    widths = np.zeros(img.shape, dtype=np.float32)
     rising = np.gradient(img, axis=1) >= 0
-    pad = np.zeros((h, 2), dtype=np.int64)
+    pad = np.zeros((h, 2), dtype=np.int32)
     for up, sel in ((step > 0, rising), (step < 0, ~rising)):
         right = np.minimum(_run_right(up), MAX_STEPS)  # steps j, j+1, ... monotone
         left = np.minimum(_run_left(up), MAX_STEPS)
@@ -77,7 +77,7 @@ def vertical_edges(img: np.ndarray) -> np.ndarray:
 
 def cpbd(gray: np.ndarray) -> float:
     """CPBD of a grey-level frame in [0, 255]; NaN when the frame has no edge block."""
-    img = np.asarray(gray, dtype=np.float64)
+    img = np.asarray(gray, dtype=np.float32)
     h, w = img.shape
     if h < 3 or w < 3:
         return float("nan")

@@ -1,0 +1,65 @@
+"""Shared helpers for the benchmarks: test clips made with the real encoder, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+import numpy as np
+from PIL import Image
+
+from w2s.pool import source_path
+from w2s.video import open_reader
+from w2s.video.encode import EncodeSpec, VideoWriter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CACHE = os.path.join(HERE, ".cache")
+RESULTS = os.path.join(HERE, "results")
+
+
+def long_clip(seconds: int, width: int, height: int, fps: int = 30, gop_s: float = 2.0) -> str:
+    """A `seconds`-long clip of real footage (bigbuckbunny + bikes, ping-ponged, with a slow
+    zoom so frames differ), encoded like an upload: libx264 CRF 23, `gop_s`-second GOP."""
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, f"clip_{seconds}s_{width}x{height}_{fps}fps_gop{gop_s}.mp4")
+    if os.path.exists(path):
+        return path
+    src = []
+    for name in ("bigbuckbunny.mp4", "bikes.mp4"):
+        with open_reader(source_path(name)) as r:
+            src += [Image.fromarray(f) for _, f in r.frames(range(0, r.num_frames, 2))]
+    seq = src + src[::-1]
+    spec = EncodeSpec("libx264", 23, "ultrafast", "yuv420p", {"g": str(int(gop_s * fps))})
+    with VideoWriter(path + ".part.mp4", fps, spec) as w:
+        for i in range(seconds * fps):
+            img = seq[i % len(seq)]
+            z = 1.0 + 0.2 * (0.5 + 0.5 * np.sin(i / 40))
+            bw, bh = img.width / z, img.height / z
+            box = ((img.width - bw) / 2, (img.height - bh) / 2, (img.width + bw) / 2, (img.height + bh) / 2)
+            w.write(np.asarray(img.resize((width, height), Image.BILINEAR, box=box)))
+    os.replace(path + ".part.mp4", path)
+    return path
+
+
+def timed(fn, repeat: int = 3) -> float:
+    """Best wall time of `repeat` runs (seconds)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def write_result(name: str, payload: dict) -> str:
+    os.makedirs(RESULTS, exist_ok=True)
+    payload = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                           "platform": platform.platform()},
+               "date": time.strftime("%Y-%m-%d"), **payload}
+    path = os.path.join(RESULTS, f"{name}.json")
+    with open(path, "w") as fh:
+        json.dump(payload, fh, indent=2)
+    print(f"wrote {path}")
+    return path
