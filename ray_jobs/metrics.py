@@ -80,4 +80,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the imported module, so Ray pickles its functions by reference (not from __main__)
+    from ray_jobs.metrics import main as _main
+
+    _main()

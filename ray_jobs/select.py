@@ -74,4 +74,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the imported module, so Ray pickles its functions by reference (not from __main__)
+    from ray_jobs.select import main as _main
+
+    _main()

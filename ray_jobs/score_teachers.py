@@ -1,0 +1,124 @@
+"""Stage `score_teachers`: every configured teacher scores every selected video.
+
+    python -m ray_jobs.score_teachers --config configs/demo.yaml
+
+Per teacher: read <run_dir>/select/selected.parquet with Ray Data -> CPU tasks
+run the teacher's `prepare` (decode + its own sampling; small arrays out) ->
+an actor pool runs `score_batch`, sized from the teacher's declared resources
+(CPUs, GPUs, memory, batch size) -> <run_dir>/teacher_scores/<teacher>/*.parquet.
+Resumable per teacher; bad videos go to failures/score_teachers.parquet.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict
+import pickle
+
+import pandas as pd
+
+from ray_jobs.common import init_ray, parse, summary
+from ray_jobs.metrics import drop_done
+from w2s import rundir
+from w2s.teachers import create_teacher
+from w2s.video import VideoDecodeError
+
+STAGE = "score_teachers"
+
+
+@functools.lru_cache(maxsize=8)
+def _teacher(name: str, params: tuple):
+    return create_teacher(name, **dict(params))
+
+
+def prepare_batch(batch: pd.DataFrame, name: str, params: tuple) -> pd.DataFrame:
+    """CPU side: one pickled payload (or an error) per video."""
+    teacher = _teacher(name, params)
+    payloads, errors = [], []
+    for uri in batch["uri"]:
+        try:
+            payloads.append(pickle.dumps(teacher.prepare(uri), protocol=5))
+            errors.append(None)
+        except (VideoDecodeError, ValueError) as e:
+            payloads.append(None)
+            errors.append(getattr(e, "reason", str(e)))
+    return pd.DataFrame({"uri": batch["uri"].to_numpy(), "payload": payloads, "error": errors})
+
+
+class ModelSide:
+    """Actor: loads the teacher once, scores batches of prepared payloads."""
+
+    def __init__(self, name: str, params: tuple):
+        self.name = name
+        self.teacher = create_teacher(name, **dict(params))
+        self.teacher.setup()
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        ok = batch["error"].isna().to_numpy()
+        scores = pd.Series(float("nan"), index=batch.index)
+        if ok.any():
+            items = [pickle.loads(p) for p in batch.loc[ok, "payload"]]
+            scores[ok] = self.teacher.score_batch(items)
+        return pd.DataFrame({"uri": batch["uri"], "teacher": self.name, "score": scores.to_numpy(float),
+                             "error": batch["error"]})
+
+
+def run_teacher(cfg, spec, selected: str) -> dict:
+    import ray
+    import ray.data
+
+    teacher = create_teacher(spec.name, **spec.params)
+    res = teacher.resources
+    params = tuple(sorted(spec.params.items()))
+    out = rundir.join(cfg.run_dir, "teacher_scores", spec.name)
+    done = rundir.read_table(out, columns=["uri"])
+    ds = ray.data.read_parquet(selected, columns=["uri"])
+    n_in = ds.count()
+    if len(done):
+        ds = ds.map_batches(drop_done, batch_format="pandas", fn_kwargs={"done": ray.put(list(done["uri"]))})
+    if len(done) < n_in:
+        ds = ds.map_batches(prepare_batch, batch_format="pandas", batch_size=cfg.score.decode_batch_size,
+                            num_cpus=res.prep_num_cpus, fn_kwargs={"name": spec.name, "params": params})
+        ds = ds.map_batches(ModelSide, batch_format="pandas", batch_size=res.batch_size,
+                            fn_constructor_kwargs={"name": spec.name, "params": params},
+                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=res.max_actors),
+                            num_cpus=res.num_cpus, num_gpus=res.num_gpus or None,
+                            memory=res.memory_mb * 2**20)
+        ds.write_parquet(out, min_rows_per_file=256)
+    table = rundir.read_table(out)
+    return {"teacher": spec.name, "scale": teacher.scale.name, "inputs": n_in, "already_done": len(done),
+            "scored": int(table["error"].isna().sum()), "failed": int(table["error"].notna().sum()),
+            "resources": asdict(res), "table": table}
+
+
+def run(cfg) -> dict:
+    record = rundir.StageRecord(cfg.run_dir, STAGE, cfg.model_dump())
+    selected = rundir.join(cfg.run_dir, "select", "selected.parquet")
+    results = [run_teacher(cfg, spec, selected) for spec in cfg.score.teachers]
+    bad = pd.concat([r["table"][r["table"]["error"].notna()].assign(
+        reason=lambda d, t=r["teacher"]: t + ": " + d["error"]) for r in results], ignore_index=True)
+    rundir.write_failures(cfg.run_dir, STAGE, bad if len(bad) else pd.DataFrame({"uri": [], "reason": []}))
+    per = [{k: v for k, v in r.items() if k != "table"} for r in results]
+    info = record.finish(teachers=per, failures=len(bad))
+    rows = {}
+    for r in results:
+        s = r["table"]["score"]
+        rows[f"{r['teacher']} ({r['scale']})"] = (
+            f"{r['scored']} scored, {r['failed']} failed, {r['already_done']} already done; "
+            f"score mean {s.mean():.3f} std {s.std():.3f}")
+    summary(f"stage {STAGE}: {cfg.run_dir}", {**rows, "duration": f"{info['duration_s']} s",
+                                              "output": rundir.join(cfg.run_dir, "teacher_scores")})
+    return info
+
+
+def main(argv=None) -> None:
+    cfg = parse(STAGE, __doc__, argv)
+    init_ray(cfg)
+    run(cfg)
+
+
+if __name__ == "__main__":
+    # run the imported module, so Ray pickles its functions by reference (not from __main__)
+    from ray_jobs.score_teachers import main as _main
+
+    _main()
