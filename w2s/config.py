@@ -55,6 +55,7 @@ class PairsCfg(_Model):
     synthetic_sources: int = Field(4, ge=0, description="source videos per synthetic family")
     families: list[str] = Field(default_factory=lambda: ["blur", "noise", "stutter", "h264"])
     h265_preset: str = "veryslow"
+    max_short_side: int | None = Field(None, description="scale larger sources down before distorting")
     render_num_cpus: float = 0.9
     seed: int = 0
 

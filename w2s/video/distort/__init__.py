@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from w2s.video import open_reader
+from w2s.video import fit_short_side, open_reader
 from w2s.video.distort import spatial, temporal
 from w2s.video.encode import NEAR_LOSSLESS, EncodeSpec, VideoWriter
 
@@ -99,8 +99,9 @@ def _frame_fn(kind: str, param, rng):
 
 
 def distort(src: str, out: str, kind: str, level: int, seed: int = 0,
-            preset: str | None = None) -> dict:
-    """Render `kind` at `level` (1-based) of video `src` into `out` (.mp4). Returns metadata."""
+            preset: str | None = None, max_short_side: int | None = None) -> dict:
+    """Render `kind` at `level` (1-based) of video `src` into `out` (.mp4). Returns metadata.
+    `max_short_side` first scales larger sources down (keeps storage of lossless outputs bounded)."""
     fam = family(kind)
     if not 1 <= level <= fam.num_levels:
         raise ValueError(f"{kind} has levels 1..{fam.num_levels}, got {level}")
@@ -115,9 +116,13 @@ def distort(src: str, out: str, kind: str, level: int, seed: int = 0,
     }
     with open_reader(src) as reader:
         info = reader.info
+        size = None
+        if max_short_side and min(info.width, info.height) > max_short_side:
+            size = fit_short_side(info.width, info.height, max_short_side)
+        meta["size"] = list(size or (info.width, info.height))
         with VideoWriter(out, info.fps, spec, metadata={"comment": {"w2s_distortion": meta}}) as w:
-            for _, frame in reader.frames(range(reader.num_frames)):
+            for _, frame in reader.frames(range(reader.num_frames), size=size):
                 w.write(apply(frame))
-    meta.update(frames=w.frames, fps=info.fps, width=info.width, height=info.height,
+    meta.update(frames=w.frames, fps=info.fps, width=meta["size"][0], height=meta["size"][1],
                 padded_to_even=w.padded, output=str(out))
     return meta
