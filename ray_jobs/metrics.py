@@ -44,7 +44,7 @@ def run(cfg) -> dict:
 
     out = rundir.join(cfg.run_dir, STAGE)
     record = rundir.StageRecord(cfg.run_dir, STAGE, cfg.model_dump())
-    manifest = ray.data.read_parquet(cfg.manifest, columns=["uri"])
+    manifest = ray.data.read_parquet(cfg.manifest).select_columns(["uri"])
     n_in = manifest.count()
     done = rundir.read_table(out, columns=["uri"])
     ds = manifest

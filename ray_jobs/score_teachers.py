@@ -72,7 +72,7 @@ def run_teacher(cfg, spec, selected: str) -> dict:
     params = tuple(sorted(spec.params.items()))
     out = rundir.join(cfg.run_dir, "teacher_scores", spec.name)
     done = rundir.read_table(out, columns=["uri"])
-    ds = ray.data.read_parquet(selected, columns=["uri"])
+    ds = ray.data.read_parquet(selected).select_columns(["uri"])
     n_in = ds.count()
     if len(done):
         ds = ds.map_batches(drop_done, batch_format="pandas", fn_kwargs={"done": ray.put(list(done["uri"]))})

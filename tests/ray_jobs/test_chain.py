@@ -1,0 +1,105 @@
+"""The first half of the pipeline on a real local Ray (2 CPUs) over real clips."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import demo_overrides
+from w2s import rundir
+from w2s.config import load_config
+from w2s.metrics import METRIC_NAMES
+
+CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo.yaml")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def chain(local_ray, small_pool, tmp_path_factory):
+    from ray_jobs import make_pairs, metrics, score_teachers, select
+
+    run = tmp_path_factory.mktemp("run")
+    cfg = load_config(CONFIG, demo_overrides(run, small_pool["manifest"]))
+    out = {"cfg": cfg, "run": run}
+    out["metrics"] = metrics.run(cfg)
+    out["select"] = select.run(cfg)
+    out["score"] = score_teachers.run(cfg)
+    out["pairs"] = make_pairs.run(cfg)
+    return out
+
+
+def test_metrics_stage_measures_good_and_records_bad(chain, small_pool):
+    run = str(chain["run"])
+    table = rundir.read_table(rundir.join(run, "metrics"))
+    assert len(table) == len(small_pool["good"]) + len(small_pool["bad"])
+    assert table["uri"].is_unique
+    good = table[table["error"].isna()]
+    assert sorted(good["uri"]) == sorted(small_pool["good"])
+    assert np.isfinite(good[list(METRIC_NAMES)].to_numpy()).all()
+    fails = pd.read_parquet(os.path.join(run, "failures", "metrics.parquet"))
+    assert sorted(fails["uri"]) == sorted(small_pool["bad"])
+    assert set(fails["stage"]) == {"metrics"} and fails["reason"].str.len().min() > 5
+    stage = json.load(open(os.path.join(run, "metrics", "stage.json")))
+    assert stage["failures"] == 2 and stage["inputs"] == 12 and stage["w2s_version"]
+    assert stage["config"]["metrics"]["batch_size"] == 2
+
+
+def test_select_stage_matches_the_reference_better_than_random(chain):
+    info = chain["select"]
+    assert info["selected"] == 6
+    assert info["tv_selected"] < info["tv_random"]
+    assert os.path.getsize(os.path.join(chain["run"], "select", "histograms.png")) > 10_000
+    sel = pd.read_parquet(os.path.join(chain["run"], "select", "selected.parquet"))
+    assert sel["uri"].is_unique and len(sel) == 6
+
+
+def test_score_teachers_stage_scores_every_selected_video(chain):
+    sel = pd.read_parquet(os.path.join(chain["run"], "select", "selected.parquet"))
+    for name in ("niqe", "lowlevel"):
+        t = rundir.read_table(rundir.join(str(chain["run"]), "teacher_scores", name))
+        assert sorted(t["uri"]) == sorted(sel["uri"])
+        assert t["score"].notna().all() and t["score"].std() > 0
+    assert {t["teacher"] for t in chain["score"]["teachers"]} == {"niqe", "lowlevel"}
+
+
+def test_make_pairs_stage_outputs(chain):
+    run = chain["run"]
+    pairs = pd.read_parquet(os.path.join(run, "pairs", "stage1", "pairs.parquet"))
+    assert list(pairs.columns) == ["first_uri", "second_uri", "label", "kind", "family", "levels", "stage"]
+    ens = pairs[pairs["kind"] == "ensemble"]
+    assert len(ens) == 12 and (ens["first_uri"] != ens["second_uri"]).all()
+    syn = pairs[pairs["kind"] != "ensemble"]
+    assert set(syn["kind"]) == {"spatial", "compression"}
+    assert (syn["label"] != "similar").all()
+    # blur: 5 levels -> 20 ordered pairs per source; h264: 4 levels -> 12
+    assert (syn["family"] == "blur").sum() == 20 and (syn["family"] == "h264").sum() == 12
+    for r in syn.itertuples():
+        a, b = (int(x) for x in r.levels.split("-"))
+        expect = ("superior" if a - b > 1 else "better" if a - b == 1 else
+                  "worse" if b - a == 1 else "inferior")
+        assert r.label == expect
+        assert os.path.exists(r.first_uri) and os.path.exists(r.second_uri)
+    conv = json.load(open(os.path.join(run, "pairs", "stage1", "llava.json")))
+    assert len(conv) == len(pairs)
+    assert conv[0]["conversations"][2]["value"] == (
+        f"The quality of the second video is {pairs['label'].iloc[0]} to the first video.")
+    assert chain["pairs"]["label_balance"]
+
+
+def test_rerun_skips_finished_work(chain):
+    from ray_jobs import metrics, select
+
+    again = metrics.run(chain["cfg"])
+    assert again["already_done"] == 12 and again["outputs"] == 12
+    assert select.run(chain["cfg"])["selected"] == 6
