@@ -51,6 +51,8 @@ def run(cfg) -> dict:
     if len(done):
         ds = ds.map_batches(drop_done, batch_format="pandas",
                             fn_kwargs={"done": ray.put(list(done["uri"]))})
+    # small blocks: one task per batch of videos, so work spreads over every CPU / node
+    ds = ds.repartition(target_num_rows_per_block=cfg.metrics.batch_size)
     ds = ds.map_batches(measure, batch_format="pandas", batch_size=cfg.metrics.batch_size,
                         num_cpus=cfg.metrics.num_cpus, fn_kwargs={"backend": cfg.metrics.backend},
                         compute=ray.data.TaskPoolStrategy())

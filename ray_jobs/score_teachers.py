@@ -77,6 +77,7 @@ def run_teacher(cfg, spec, selected: str) -> dict:
     if len(done):
         ds = ds.map_batches(drop_done, batch_format="pandas", fn_kwargs={"done": ray.put(list(done["uri"]))})
     if len(done) < n_in:
+        ds = ds.repartition(target_num_rows_per_block=cfg.score.decode_batch_size)
         ds = ds.map_batches(prepare_batch, batch_format="pandas", batch_size=cfg.score.decode_batch_size,
                             num_cpus=res.prep_num_cpus, fn_kwargs={"name": spec.name, "params": params})
         ds = ds.map_batches(ModelSide, batch_format="pandas", batch_size=res.batch_size,
