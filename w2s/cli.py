@@ -71,6 +71,20 @@ def _cmd_sample_pool(args) -> int:
     return 0
 
 
+STAGES = ("metrics", "select", "score_teachers", "make_pairs")
+
+
+def _cmd_run(args) -> int:
+    import importlib
+
+    if args.stage == "all":
+        for stage in STAGES:
+            importlib.import_module(f"ray_jobs.{stage}").main(args.rest)
+        return 0
+    importlib.import_module(f"ray_jobs.{args.stage}").main(args.rest)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from w2s import __version__
     from w2s.video import BACKENDS
@@ -102,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     s.add_argument("--backend", choices=BACKENDS, default="pyav")
     s.set_defaults(fn=_cmd_metrics)
+
+    s = sub.add_parser("run", help="run a pipeline stage (same as python -m ray_jobs.STAGE)",
+                       description="Run a Ray stage: w2s run STAGE --config configs/demo.yaml "
+                                   "[--set key=value]. STAGE 'all' runs " + ", ".join(STAGES) + " in order.")
+    s.add_argument("stage", choices=[*STAGES, "all"])
+    s.add_argument("rest", nargs=argparse.REMAINDER, help="--config FILE [--set key=value ...]")
+    s.set_defaults(fn=_cmd_run)
 
     s = sub.add_parser("sample-pool", help="build the sample pool of real clips + manifest")
     s.add_argument("--n", type=int, default=64, help="number of clips")

@@ -1,0 +1,124 @@
+"""The `metrics` stage on Ray Data vs a multiprocessing.Pool(2) loop over the same videos,
+the stage's peak object-store use at two pool sizes, and the subset-selection solve time
+for 10k / 100k / 1M synthetic candidates.
+
+    python bench/stages.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _common import CACHE, write_result  # noqa: E402
+
+from w2s.config import load_config  # noqa: E402
+from w2s.metrics.table import safe_video_metrics  # noqa: E402
+from w2s.pool import build_pool  # noqa: E402
+from w2s.selection import select  # noqa: E402
+
+CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml")
+
+
+class PlasmaPeak(threading.Thread):
+    """Polls the aggregate object-store usage while a stage runs."""
+
+    def __init__(self, period: float = 0.2):
+        super().__init__(daemon=True)
+        self.period, self.peak_mib, self._halt = period, 0.0, threading.Event()
+
+    def run(self):
+        from ray._private.internal_api import memory_summary
+
+        while not self._halt.is_set():
+            m = re.search(r"Plasma memory usage (\d+) MiB", memory_summary(stats_only=True))
+            if m:
+                self.peak_mib = max(self.peak_mib, float(m.group(1)))
+            time.sleep(self.period)
+
+    def stop(self) -> float:
+        self._halt.set()
+        self.join()
+        return self.peak_mib
+
+
+def ray_stage(manifest: str, run_dir: str) -> tuple[float, float]:
+    from ray_jobs import metrics
+
+    cfg = load_config(CONFIG, [f"run_dir={run_dir}", f"manifest={manifest}", "ray.progress_bars=false",
+                               "metrics.batch_size=2", "metrics.rows_per_file=64"])
+    mon = PlasmaPeak()
+    mon.start()
+    t = time.perf_counter()
+    metrics.run(cfg)
+    return time.perf_counter() - t, mon.stop()
+
+
+def pool_loop(uris: list[str]) -> float:
+    t = time.perf_counter()
+    with mp.get_context("spawn").Pool(2) as p:
+        p.map(safe_video_metrics, uris, chunksize=1)
+    return time.perf_counter() - t
+
+
+def solve_times(sizes) -> list[dict]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for v in sizes:
+        # correlated metrics (3 latent factors), as real low-level metrics are
+        lat = rng.normal(size=(v, 3))
+        cand = lat @ rng.normal(size=(3, 9)) + 0.3 * rng.normal(size=(v, 9))
+        ref = (rng.normal(0.5, 0.8, size=(5000, 3)) @ rng.normal(size=(3, 9)))
+        t = time.perf_counter()
+        sel = select(cand, ref, v // 8, bins=7, method="lp")
+        total = time.perf_counter() - t
+        rows.append({"candidates": v, "n": v // 8, "cells": sel.cells, "solve_s": round(sel.solve_s, 2),
+                     "total_s": round(total, 2), "tv": round(sel.tv, 4), "status": sel.status})
+        print(f"select LP: {v:>8} candidates, {sel.cells:>7} cells: solve {sel.solve_s:.2f} s, "
+              f"total {total:.2f} s, TV {sel.tv:.4f}")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    pool = build_pool(16 if args.quick else 48, os.path.join(CACHE, "pool_stages"), seed=2, progress=False)
+    uris = list(pool["uri"])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        small = os.path.join(tmp, "small.parquet")
+        pool.iloc[: len(pool) // 3].to_parquet(small, index=False)
+        full = os.path.join(tmp, "full.parquet")
+        pool.to_parquet(full, index=False)
+        ray_stage(small, os.path.join(tmp, "warmup"))  # workers started, imports cached
+        t_small, peak_small = ray_stage(small, os.path.join(tmp, "small"))
+        t_ray, peak_full = ray_stage(full, os.path.join(tmp, "full"))
+    ray.shutdown()
+    t_pool = pool_loop(uris)
+    print(f"metrics stage, {len(uris)} videos: Ray Data {t_ray:.2f} s, multiprocessing.Pool(2) {t_pool:.2f} s, "
+          f"throughput ratio {t_pool / t_ray:.2f}x (goal >= 0.9)")
+    print(f"peak object store: {peak_small:.0f} MiB for {len(uris) // 3} videos, {peak_full:.0f} MiB for {len(uris)}")
+    rows = solve_times([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
+    write_result("stages", {
+        "videos": len(uris), "ray_data_s": round(t_ray, 2), "mp_pool_s": round(t_pool, 2),
+        "throughput_ratio_ray_over_pool": round(t_pool / t_ray, 3), "goal": ">= 0.9",
+        "peak_object_store_mib": {str(len(uris) // 3): peak_small, str(len(uris)): peak_full},
+        "select_lp": rows})
+
+
+if __name__ == "__main__":
+    main()
