@@ -37,6 +37,7 @@ def init_ray(cfg: RunCfg) -> None:
         ray.init(runtime_env={"env_vars": env}, log_to_driver=True, **kwargs)
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = cfg.ray.progress_bars
+    ctx.op_resource_reservation_enabled = cfg.ray.op_resource_reservation
 
 
 def summary(title: str, rows: dict) -> None:

@@ -20,7 +20,13 @@ import pandas as pd
 
 from ray_jobs.common import init_ray, parse, summary
 from w2s import rundir
-from w2s.pairs import PAIR_COLUMNS, ensemble_pairs, ensemble_stats, normalise_teachers, synthetic_pairs
+from w2s.pairs import (
+    PAIR_COLUMNS,
+    ensemble_pairs,
+    ensemble_stats,
+    normalise_teachers,
+    synthetic_pairs,
+)
 from w2s.video import VideoDecodeError
 from w2s.video.distort import FAMILIES, distort, family
 

@@ -12,8 +12,8 @@ Resumable per teacher; bad videos go to failures/score_teachers.parquet.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict
 import pickle
+from dataclasses import asdict
 
 import pandas as pd
 
@@ -79,7 +79,8 @@ def run_teacher(cfg, spec, selected: str) -> dict:
     if len(done) < n_in:
         ds = ds.repartition(target_num_rows_per_block=cfg.score.decode_batch_size)
         ds = ds.map_batches(prepare_batch, batch_format="pandas", batch_size=cfg.score.decode_batch_size,
-                            num_cpus=res.prep_num_cpus, fn_kwargs={"name": spec.name, "params": params})
+                            num_cpus=cfg.score.decode_num_cpus or res.prep_num_cpus,
+                            fn_kwargs={"name": spec.name, "params": params})
         ds = ds.map_batches(ModelSide, batch_format="pandas", batch_size=res.batch_size,
                             fn_constructor_kwargs={"name": spec.name, "params": params},
                             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=res.max_actors),

@@ -20,6 +20,9 @@ class RayCfg(_Model):
     address: str | None = Field(None, description="Ray address; None = local Ray (or RAY_ADDRESS)")
     num_cpus: int | None = Field(None, description="CPUs of the local Ray (ignored on a cluster)")
     progress_bars: bool = True
+    op_resource_reservation: bool = Field(
+        True, description="Ray Data per-operator resource reservation; off on tiny (2-CPU) clusters, "
+                          "where it leaves the map operator ~1 CPU (bench/stages.py)")
 
 
 class MetricsCfg(_Model):
@@ -46,7 +49,7 @@ class TeacherCfg(_Model):
 class ScoreCfg(_Model):
     teachers: list[TeacherCfg] = Field(default_factory=lambda: [TeacherCfg(name="niqe"),
                                                                  TeacherCfg(name="lowlevel")])
-    decode_num_cpus: float = Field(0.9, gt=0, description="CPUs per decode task")
+    decode_num_cpus: float | None = Field(None, gt=0, description="override every teacher's CPU-side CPUs")
     decode_batch_size: int = 4
 
 

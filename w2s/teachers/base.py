@@ -42,7 +42,7 @@ class Teacher(ABC):
     resources: Resources = Resources()
     scale: ScoreScale = ScoreScale("raw")
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Load weights etc. Called once per model-side actor."""
 
     @abstractmethod

@@ -1,0 +1,40 @@
+import os
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from w2s.config import load_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
+def test_shipped_recipes_load(name):
+    cfg = load_config(os.path.join(ROOT, "configs", name))
+    assert cfg.run_dir and cfg.manifest and cfg.select.bins == 7
+
+
+def test_overrides_are_parsed_as_yaml():
+    cfg = load_config(os.path.join(ROOT, "configs", "demo.yaml"),
+                      ["select.n=5", "pairs.families=[blur, h265]", "ray.address=auto", "metrics.num_cpus=0.5"])
+    assert cfg.select.n == 5 and cfg.pairs.families == ["blur", "h265"]
+    assert cfg.ray.address == "auto" and cfg.metrics.num_cpus == 0.5
+
+
+def test_unknown_and_invalid_keys_are_errors():
+    with pytest.raises(ValidationError):
+        load_config(os.path.join(ROOT, "configs", "demo.yaml"), ["select.nn=5"])
+    with pytest.raises(ValidationError):
+        load_config(os.path.join(ROOT, "configs", "demo.yaml"), ["select.bins=1"])
+    with pytest.raises(ValueError):
+        load_config(None, ["oops"])
+
+
+def test_stage_cli_help_and_bad_config():
+    r = subprocess.run([sys.executable, "-m", "ray_jobs.metrics", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "--config" in r.stdout and "--set" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "ray_jobs.select", "--config", "configs/demo.yaml", "--set", "bogus=1"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "bad config" in r.stderr and "Traceback" not in r.stderr
