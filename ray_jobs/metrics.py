@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 import pandas as pd
+import pyarrow as pa
 
 from ray_jobs.common import init_ray, parse, summary
 from w2s import rundir
@@ -33,9 +34,14 @@ def drop_done(batch: pd.DataFrame, done=None) -> pd.DataFrame:
     return batch[~batch["uri"].isin(_resolve(done))]
 
 
-def measure(batch: pd.DataFrame, backend: str = "pyav") -> pd.DataFrame:
+SCHEMA = pa.schema([("uri", pa.string()), *[(m, pa.float64()) for m in METRIC_NAMES],
+                    ("error", pa.string())])
+
+
+def measure(batch: pd.DataFrame, backend: str = "pyav") -> pa.Table:
+    """Metrics rows with a fixed schema (a batch of only bad videos must not turn into nulls)."""
     rows = [safe_video_metrics(u, backend) for u in batch["uri"]]
-    return pd.DataFrame(rows, columns=["uri", *METRIC_NAMES, "error"])
+    return pa.Table.from_pandas(pd.DataFrame(rows, columns=SCHEMA.names), schema=SCHEMA, preserve_index=False)
 
 
 def run(cfg) -> dict:

@@ -16,6 +16,7 @@ import pickle
 from dataclasses import asdict
 
 import pandas as pd
+import pyarrow as pa
 
 from ray_jobs.common import init_ray, parse, summary
 from ray_jobs.metrics import drop_done
@@ -24,6 +25,8 @@ from w2s.teachers import create_teacher
 from w2s.video import VideoDecodeError
 
 STAGE = "score_teachers"
+SCORE_SCHEMA = pa.schema([("uri", pa.string()), ("teacher", pa.string()), ("score", pa.float64()),
+                          ("error", pa.string())])
 
 
 @functools.lru_cache(maxsize=8)
@@ -59,8 +62,9 @@ class ModelSide:
         if ok.any():
             items = [pickle.loads(p) for p in batch.loc[ok, "payload"]]
             scores[ok] = self.teacher.score_batch(items)
-        return pd.DataFrame({"uri": batch["uri"], "teacher": self.name, "score": scores.to_numpy(float),
-                             "error": batch["error"]})
+        out = pd.DataFrame({"uri": batch["uri"], "teacher": self.name, "score": scores.to_numpy(float),
+                            "error": batch["error"]})
+        return pa.Table.from_pandas(out, schema=SCORE_SCHEMA, preserve_index=False)
 
 
 def run_teacher(cfg, spec, selected: str) -> dict:
