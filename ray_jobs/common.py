@@ -48,3 +48,11 @@ def summary(title: str, rows: dict) -> None:
     out += [f"  {k:<{width}} : {v}" for k, v in rows.items()]
     out.append(line)
     print("\n".join(out), file=sys.stdout, flush=True)
+
+
+def stage_main(stage: str, doc: str, run, argv: list[str] | None = None, needs_ray: bool = True):
+    """Parse the CLI, connect to Ray (if the stage uses it) and run the stage."""
+    cfg = parse(stage, doc, argv)
+    if needs_ray:
+        init_ray(cfg)
+    return run(cfg)

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ray_jobs.common import init_ray, parse, summary
+from ray_jobs.common import stage_main, summary
 from w2s import rundir
 from w2s.pairs import (
     PAIR_COLUMNS,
@@ -119,9 +119,7 @@ def run(cfg) -> dict:
 
 
 def main(argv=None) -> None:
-    cfg = parse(STAGE, __doc__, argv)
-    init_ray(cfg)
-    run(cfg)
+    stage_main(STAGE, __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import functools
 import pandas as pd
 import pyarrow as pa
 
-from ray_jobs.common import init_ray, parse, summary
+from ray_jobs.common import stage_main, summary
 from w2s import rundir
 from w2s.metrics import METRIC_NAMES
 from w2s.metrics.table import safe_video_metrics
@@ -82,9 +82,7 @@ def run(cfg) -> dict:
 
 
 def main(argv=None) -> None:
-    cfg = parse(STAGE, __doc__, argv)
-    init_ray(cfg)
-    run(cfg)
+    stage_main(STAGE, __doc__, run, argv)
 
 
 if __name__ == "__main__":

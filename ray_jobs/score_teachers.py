@@ -18,7 +18,7 @@ from dataclasses import asdict
 import pandas as pd
 import pyarrow as pa
 
-from ray_jobs.common import init_ray, parse, summary
+from ray_jobs.common import stage_main, summary
 from ray_jobs.metrics import drop_done
 from w2s import rundir
 from w2s.teachers import create_teacher
@@ -118,9 +118,7 @@ def run(cfg) -> dict:
 
 
 def main(argv=None) -> None:
-    cfg = parse(STAGE, __doc__, argv)
-    init_ray(cfg)
-    run(cfg)
+    stage_main(STAGE, __doc__, run, argv)
 
 
 if __name__ == "__main__":

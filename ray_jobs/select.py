@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ray_jobs.common import parse, summary
+from ray_jobs.common import stage_main, summary
 from w2s import rundir
 from w2s.metrics import METRIC_NAMES
 from w2s.selection import plot_histograms, random_subset_tv, select
@@ -70,7 +70,7 @@ def run(cfg) -> dict:
 
 
 def main(argv=None) -> None:
-    run(parse(STAGE, __doc__, argv))
+    stage_main(STAGE, __doc__, run, argv, needs_ray=False)
 
 
 if __name__ == "__main__":
