@@ -5,7 +5,10 @@ bikes, carphone_pristine) and from slow pans/zooms across scikit-image's
 photographs, at mixed sizes (240p-720p, landscape and portrait) and frame rates
 (24/25/30), then degraded at random strengths (blur, noise, exposure) and
 encoded with libx264 at a random CRF (2-s GOP, as social-media uploads are),
-so quality varies across the pool. Everything is deterministic for a seed.
+so quality varies across the pool. The plan (sources, sizes, rates, crops,
+strengths, CRF) is deterministic for a seed; the encoded pixels can differ by a
+few grey levels between runs (FFmpeg's colour conversion was seen not to be
+bit-reproducible here), so metrics agree closely, not bit for bit.
 """
 
 from __future__ import annotations
