@@ -35,6 +35,7 @@ demo: setup
 	$(BIN)/python -m ray_jobs.select --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
 	$(BIN)/python -m ray_jobs.score_teachers --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
 	$(BIN)/python -m ray_jobs.make_pairs --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
+	$(BIN)/python -m ray_jobs.cache_motion --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -71,7 +71,7 @@ def _cmd_sample_pool(args) -> int:
     return 0
 
 
-STAGES = ("metrics", "select", "score_teachers", "make_pairs")
+STAGES = ("metrics", "select", "score_teachers", "make_pairs", "cache_motion")
 
 
 def _cmd_run(args) -> int:

@@ -63,6 +63,17 @@ class PairsCfg(_Model):
     seed: int = 0
 
 
+class MotionCfg(_Model):
+    checkpoint: str | None = Field(None, description="SlowFast-R50 K400 checkpoint path/URI; null = random init (demo only)")
+    size: int = Field(224, ge=32, description="frames resized to size x size")
+    batch_size: int = Field(4, ge=1, description="chunks per forward")
+    videos_per_batch: int = Field(2, ge=1, description="videos per actor call")
+    num_cpus: float = Field(0.9, gt=0, description="CPUs per actor")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per actor; null = 1 when the cluster has GPUs")
+    max_actors: int = Field(2, ge=1)
+    pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage1/pairs.parquet")
+
+
 class RunCfg(_Model):
     run_dir: str = Field(..., description="local path or s3://... URI holding every stage's output")
     manifest: str = Field(..., description="Parquet manifest with a `uri` column")
@@ -71,6 +82,7 @@ class RunCfg(_Model):
     select: SelectCfg = SelectCfg()
     score: ScoreCfg = ScoreCfg()
     pairs: PairsCfg = PairsCfg()
+    motion: MotionCfg = MotionCfg()
 
 
 def _set(tree: dict, dotted: str, raw: str) -> None:

@@ -27,7 +27,7 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def chain(local_ray, small_pool, tmp_path_factory):
-    from ray_jobs import make_pairs, metrics, score_teachers, select
+    from ray_jobs import cache_motion, make_pairs, metrics, score_teachers, select
 
     run = tmp_path_factory.mktemp("run")
     cfg = load_config(CONFIG, demo_overrides(run, small_pool["manifest"]))
@@ -36,6 +36,7 @@ def chain(local_ray, small_pool, tmp_path_factory):
     out["select"] = select.run(cfg)
     out["score"] = score_teachers.run(cfg)
     out["pairs"] = make_pairs.run(cfg)
+    out["motion"] = cache_motion.run(cfg)
     return out
 
 
@@ -103,3 +104,18 @@ def test_rerun_skips_finished_work(chain):
     again = metrics.run(chain["cfg"])
     assert again["already_done"] == 12 and again["outputs"] == 12
     assert select.run(chain["cfg"])["selected"] == 6
+
+
+def test_cache_motion_stage_covers_every_pair_video(chain):
+    from ray_jobs.cache_motion import load_motion
+
+    pairs = pd.read_parquet(os.path.join(chain["run"], "pairs", "stage1", "pairs.parquet"))
+    uris = set(pairs["first_uri"]) | set(pairs["second_uri"])
+    feats = load_motion(str(chain["run"]))
+    assert set(feats) == uris
+    for f in feats.values():
+        assert f.shape[1] == 256 and 2 <= f.shape[0] <= 6 and np.isfinite(f).all()
+    info = chain["motion"]
+    assert info["random_init"] is True and info["failures"] == 0
+    stage = json.load(open(os.path.join(chain["run"], "cache_motion", "stage.json")))
+    assert stage["random_init"] is True

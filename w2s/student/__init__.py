@@ -1,0 +1,1 @@
+"""The strong student: SlowFast motion features and the LLaVA-OneVision pair model."""
