@@ -1,0 +1,65 @@
+"""Cross-entropy plus the adaptive confidence term (METHOD.md section 3).
+
+    H      = mean entropy of the predicted token distribution
+             (over the answer positions: the project's decision; `entropy_over="all"`
+             averages over every position, as the released code does)
+    T      = 0.5 -> 0.1 linearly over the first 10 % of steps, then 0.1
+    alpha  = exp(H/T) / (exp(H/T) + exp(CE/T))      (no gradient through alpha)
+    lambda = min(1, step_frac / 0.1) * alpha
+    loss   = (1 - lambda) * CE + lambda * H
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class ConfidenceSchedule:
+    warmup_frac: float = 0.1
+    t_start: float = 0.5
+    t_end: float = 0.1
+
+    def temperature(self, step_frac: float) -> float:
+        if step_frac >= self.warmup_frac:
+            return self.t_end
+        return self.t_start + (self.t_end - self.t_start) * step_frac / self.warmup_frac
+
+    def ramp(self, step_frac: float) -> float:
+        return min(1.0, step_frac / self.warmup_frac)
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    logp = F.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def confidence_loss(logits: torch.Tensor, labels: torch.Tensor, step_frac: float,
+                    attention_mask: torch.Tensor | None = None, entropy_over: str = "answer",
+                    schedule: ConfidenceSchedule = ConfidenceSchedule()) -> dict[str, torch.Tensor]:
+    """`logits` (B, L, V) of a causal LM and `labels` (B, L) with IGNORE outside the answer.
+    Position t predicts labels[t + 1]. Returns loss, ce, entropy, alpha, lam, temperature."""
+    logits, targets = logits[:, :-1], labels[:, 1:]
+    answer = targets != IGNORE
+    if not answer.any():
+        raise ValueError("no answer tokens in the batch")
+    ce = F.cross_entropy(logits[answer].float(), targets[answer])
+    ent = _entropy(logits)
+    if entropy_over == "answer":
+        h = ent[answer].mean()
+    elif entropy_over == "all":
+        mask = torch.ones_like(answer) if attention_mask is None else attention_mask[:, 1:].bool()
+        h = ent[mask].mean()
+    else:
+        raise ValueError("entropy_over must be 'answer' or 'all'")
+    t = schedule.temperature(step_frac)
+    alpha = torch.sigmoid((h.detach() - ce.detach()) / t)  # = e^(H/T) / (e^(H/T) + e^(CE/T))
+    lam = schedule.ramp(step_frac) * alpha
+    loss = (1 - lam) * ce + lam * h
+    return {"loss": loss, "ce": ce.detach(), "entropy": h.detach(), "alpha": alpha,
+            "lam": lam, "temperature": torch.tensor(t)}
