@@ -1,0 +1,98 @@
+"""The pair student: LLaVA-OneVision + a motion projector (METHOD.md section 3).
+
+`W2SStudent` subclasses transformers' `LlavaOnevisionForConditionalGeneration`,
+so `save_pretrained` / `from_pretrained` carry the motion projector and the
+label-token ids (in the config). Per video, key frames (one per second) go
+through the SigLIP tower, the LLaVA projector and LLaVA-OV's 2x2 video pooling
+(14x14 = 196 tokens per 384-px frame, plus the newline token); the cached
+SlowFast features (one 256-d row per second) go through the motion projector
+`Linear(256, hidden) GELU Linear(hidden, hidden)`. The prompt's four `<image>`
+slots (first video: frames, motion; second video: frames, motion) are expanded
+to those token counts, computed here, not by a processor.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoConfig, LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
+
+from w2s.prompts import LEVELS
+
+
+class W2SStudentConfig(LlavaOnevisionConfig):
+    model_type = "w2s_student"
+
+    def __init__(self, motion_dim: int = 256, level_token_ids: list[int] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.motion_dim = motion_dim
+        self.level_token_ids = list(level_token_ids or [])
+
+
+AutoConfig.register("w2s_student", W2SStudentConfig, exist_ok=True)
+
+
+class W2SStudent(LlavaOnevisionForConditionalGeneration):
+    config_class = W2SStudentConfig
+
+    def __init__(self, config: W2SStudentConfig):
+        super().__init__(config)
+        h = config.text_config.hidden_size
+        self.motion_projector = nn.Sequential(nn.Linear(config.motion_dim, h), nn.GELU(), nn.Linear(h, h))
+
+    # -- token features ------------------------------------------------------------------
+    @property
+    def frame_tokens(self) -> int:
+        """Tokens per key frame after LLaVA-OV's 2x2 bilinear pooling (196 at 384 px)."""
+        side = self.config.vision_config.image_size // self.config.vision_config.patch_size
+        return (-(-side // 2)) ** 2
+
+    def keyframe_tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """(F, 3, S, S) normalised frames of one video -> (F * frame_tokens + 1, hidden)."""
+        dtype = self.model.vision_tower.dtype if hasattr(self.model.vision_tower, "dtype") else frames.dtype
+        out = self.model.get_video_features(
+            pixel_values_videos=frames.unsqueeze(0).to(dtype),
+            vision_feature_layer=self.config.vision_feature_layer,
+            vision_feature_select_strategy=self.config.vision_feature_select_strategy,
+        )
+        return out.pooler_output[0]
+
+    def motion_tokens(self, motion: torch.Tensor) -> torch.Tensor:
+        """(K, 256) SlowFast features -> (K, hidden)."""
+        w = self.motion_projector[0].weight
+        return self.motion_projector(motion.to(device=w.device, dtype=w.dtype))
+
+    def num_video_tokens(self, num_frames: int, num_chunks: int) -> tuple[int, int]:
+        return num_frames * self.frame_tokens + 1, num_chunks
+
+    # -- forward on prepared pairs -------------------------------------------------------
+    def forward_pairs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      videos: list[list[dict]]) -> torch.Tensor:
+        """Logits (B, L, V). `input_ids` already hold, per sample, the expanded image-token
+        runs in prompt order; `videos[b]` = [first, second] dicts with `frames`, `motion`."""
+        embeds = self.get_input_embeddings()(input_ids)
+        feats = []
+        for pair in videos:
+            for v in pair:
+                feats.append(self.keyframe_tokens(v["frames"].to(embeds.device)))
+                feats.append(self.motion_tokens(v["motion"]))
+        feats = torch.cat(feats).to(embeds.dtype)
+        mask = (input_ids == self.config.image_token_id).unsqueeze(-1).expand_as(embeds)
+        if int(mask[..., 0].sum()) != feats.shape[0]:
+            raise ValueError(f"prompt has {int(mask[..., 0].sum())} image tokens, features give {feats.shape[0]}")
+        embeds = embeds.masked_scatter(mask, feats)
+        return super().forward(inputs_embeds=embeds, attention_mask=attention_mask).logits
+
+    @torch.no_grad()
+    def level_probabilities(self, logits: torch.Tensor, positions: torch.Tensor,
+                            temperature: float = 1.0) -> torch.Tensor:
+        """Softmax over the five level words of the logits at `positions` (B,) -> (B, 5),
+        in the order of w2s.prompts.LEVELS."""
+        ids = torch.tensor(self.config.level_token_ids, device=logits.device)
+        picked = logits[torch.arange(len(positions), device=logits.device), positions][:, ids]
+        return torch.softmax(picked.float() / temperature, dim=-1)
+
+
+def check_levels(config: W2SStudentConfig) -> None:
+    if len(config.level_token_ids) != len(LEVELS) or len(set(config.level_token_ids)) != len(LEVELS):
+        raise ValueError("config.level_token_ids must hold one distinct token id per level")
