@@ -26,6 +26,7 @@ from w2s.pairs import (
     ensemble_stats,
     normalise_teachers,
     synthetic_pairs,
+    to_conversations,
 )
 from w2s.video import VideoDecodeError
 from w2s.video.distort import FAMILIES, distort, family
@@ -97,8 +98,6 @@ def run(cfg) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     pairs.to_parquet(rundir.join(out_dir, "pairs.parquet"), index=False)
     with open(rundir.join(out_dir, "llava.json"), "w") as fh:
-        from w2s.pairs import to_conversations
-
         json.dump(to_conversations(pairs), fh, indent=1)
     rundir.write_failures(cfg.run_dir, STAGE, bad.assign(reason=bad["family"] + ": " + bad["error"])
                           if len(bad) else pd.DataFrame({"uri": [], "reason": []}))

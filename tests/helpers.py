@@ -47,12 +47,8 @@ def write_vfr(path, frames, times_s) -> str:
     for f, t in zip(frames, times_s, strict=True):
         vf = av.VideoFrame.from_ndarray(f, format="rgb24")
         vf.pts, vf.time_base = int(round(t * 1000)), Fraction(1, 1000)
-        for p in s.encode(vf):
-            out.mux(p)
-    for p in s.encode():
-        out.mux(p)
-    out.close()
-    return str(path)
+        _encode(out, s, vf)
+    return _finish(out, s, path)
 
 
 def write_audio_only(path) -> str:
@@ -62,10 +58,18 @@ def write_audio_only(path) -> str:
     tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
     frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
     frame.sample_rate = 16000
-    for p in s.encode(frame):
+    _encode(out, s, frame)
+    return _finish(out, s, path)
+
+
+def _encode(out, stream, frame) -> None:
+    for p in stream.encode(frame):
         out.mux(p)
-    for p in s.encode():
-        out.mux(p)
+
+
+def _finish(out, stream, path) -> str:
+    """Flush the encoder, close the container, return the path."""
+    _encode(out, stream, None)
     out.close()
     return str(path)
 

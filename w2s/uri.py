@@ -42,7 +42,3 @@ def size(uri: str) -> int:
     fs, path = fsspec.core.url_to_fs(uri)
     return int(fs.size(path))
 
-
-def join(base: str, *parts: str) -> str:
-    base = str(base).rstrip("/")
-    return "/".join([base, *(p.strip("/") for p in parts)])
