@@ -74,6 +74,55 @@ class MotionCfg(_Model):
     pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage1/pairs.parquet")
 
 
+PARTS = ("vision_tower", "projector", "motion_projector", "llm")
+Part = Literal["vision_tower", "projector", "motion_projector", "llm"]
+
+
+class StudentCfg(_Model):
+    preset: Literal["tiny", "paper"] = "tiny"
+    path: str | None = Field(None, description="paper preset: LLaVA-OneVision-Chat 7B dir or hub id")
+    image_size: int = Field(112, ge=14, description="tiny preset: vision input size (paper: 384, fixed)")
+    patch_size: int = Field(8, ge=1, description="tiny preset: vision patch size")
+    seed: int = 0
+
+
+class TrainCfg(_Model):
+    name: str = Field("stage1", description="run name: checkpoints, resume and the exported model")
+    pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage1/pairs.parquet")
+    strategy: Literal["deepspeed", "ddp"] = "deepspeed"
+    zero_stage: Literal[2, 3] = 3
+    bf16: bool = False
+    gradient_checkpointing: bool = True
+    tune: list[Part] = Field(default_factory=lambda: ["vision_tower", "projector", "motion_projector"],
+                             description="trained parts; the rest is frozen (METHOD.md: LLM frozen)")
+    lr: dict[Part, float] = Field(default_factory=lambda: {"vision_tower": 2e-6, "projector": 1e-5,
+                                                           "motion_projector": 1e-5, "llm": 1e-5})
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_frac: float = Field(0.03, ge=0, lt=1, description="linear warm-up, then cosine to 0")
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, ge=1, description="optimizer steps; null = from epochs")
+    batch_size: int = Field(1, ge=1, description="pairs per worker per micro-step")
+    grad_accum: int = Field(1, ge=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    num_workers: int = Field(2, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    use_gpu: bool | None = Field(None, description="null = when the cluster has GPUs")
+    checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints")
+    keep_checkpoints: int = Field(2, ge=1)
+    max_failures: int = Field(2, ge=0, description="worker-group restarts (from the last checkpoint)")
+    max_frames: int = Field(16, ge=1, description="key frames (and motion rows) per video, 1 per second")
+    entropy_over: Literal["answer", "all"] = "answer"
+    zero3_persistence_threshold: int = Field(100_000, ge=0, description="ZeRO-3: params smaller stay whole")
+    join_partitions: int = Field(4, ge=1, description="hash partitions of the pairs x motion join")
+    decode_num_cpus: float = Field(0.5, gt=0, description="CPUs per key-frame decode task")
+    decode_batch_size: int = Field(4, ge=1)
+    shuffle_buffer: int = Field(64, ge=0, description="rows in each worker's local shuffle buffer")
+    storage: str | None = Field(None, description="Ray Train storage; null = <run_dir>/train_student/ray")
+    verify_export: bool = Field(True, description="reload the export in the driver and compare logits "
+                                                  "(small models only)")
+    seed: int = 0
+
+
 class RunCfg(_Model):
     run_dir: str = Field(..., description="local path or s3://... URI holding every stage's output")
     manifest: str = Field(..., description="Parquet manifest with a `uri` column")
@@ -83,6 +132,8 @@ class RunCfg(_Model):
     score: ScoreCfg = ScoreCfg()
     pairs: PairsCfg = PairsCfg()
     motion: MotionCfg = MotionCfg()
+    student: StudentCfg = StudentCfg()
+    train: TrainCfg = TrainCfg()
 
 
 def _set(tree: dict, dotted: str, raw: str) -> None:

@@ -75,6 +75,38 @@ def read_json(uri: str) -> dict | None:
         return json.loads(fh.read().decode())
 
 
+def upload_dir(local_dir: str, uri: str) -> str:
+    """Copy a local directory to `uri` (a local path or any pyarrow filesystem URI)."""
+    fsys, path = filesystem(uri)
+    fsys.create_dir(path, recursive=True)
+    pafs.copy_files(local_dir, path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fsys)
+    return uri
+
+
+def download_dir(uri: str, local_dir: str) -> str:
+    fsys, path = filesystem(uri)
+    os.makedirs(local_dir, exist_ok=True)
+    pafs.copy_files(path, local_dir, source_filesystem=fsys, destination_filesystem=pafs.LocalFileSystem())
+    return local_dir
+
+
+def read_parquet(uri: str):
+    """One Parquet file as pandas; an empty frame when it does not exist."""
+    import pandas as pd
+
+    fsys, path = filesystem(uri)
+    if fsys.get_file_info(path).type == pafs.FileType.NotFound:
+        return pd.DataFrame()
+    return pq.read_table(path, filesystem=fsys).to_pandas()
+
+
+def write_parquet(uri: str, df) -> str:
+    fsys, path = filesystem(uri)
+    fsys.create_dir(os.path.dirname(path), recursive=True)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, filesystem=fsys)
+    return uri
+
+
 def write_failures(run_dir: str, stage: str, failures) -> str:
     """Replace failures/<stage>.parquet with the given (uri, reason) rows."""
     import pandas as pd

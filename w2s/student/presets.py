@@ -29,11 +29,11 @@ def build_tiny_tokenizer():
     return fast
 
 
-def tiny_config(tokenizer, image_size: int = 56) -> W2SStudentConfig:
+def tiny_config(tokenizer, image_size: int = 56, patch_size: int = 14) -> W2SStudentConfig:
     from transformers import Qwen2Config, SiglipVisionConfig
 
     vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                num_attention_heads=2, image_size=image_size, patch_size=14)
+                                num_attention_heads=2, image_size=image_size, patch_size=patch_size)
     text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                        max_position_embeddings=2048, tie_word_embeddings=False,
@@ -44,13 +44,15 @@ def tiny_config(tokenizer, image_size: int = 56) -> W2SStudentConfig:
                             level_token_ids=level_token_ids(tokenizer), tie_word_embeddings=False)
 
 
-def create_student(preset: str = "tiny", path: str | None = None, seed: int = 0, dtype=None):
+def create_student(preset: str = "tiny", path: str | None = None, seed: int = 0, dtype=None,
+                   image_size: int = 56, patch_size: int = 14):
     """(model, tokenizer). `paper` loads LLaVA-OneVision from `path` (local dir or hub id;
-    nothing is downloaded unless the id is not local and the hub is reachable)."""
+    nothing is downloaded unless the id is not local and the hub is reachable).
+    `image_size` / `patch_size` shape the tiny preset only."""
     if preset == "tiny":
         torch.manual_seed(seed)
         tok = build_tiny_tokenizer()
-        model = W2SStudent(tiny_config(tok))
+        model = W2SStudent(tiny_config(tok, image_size, patch_size))
     elif preset == "paper":
         from transformers import AutoTokenizer
 

@@ -2,7 +2,8 @@
 
 `distort(src, out, kind, level)` renders one level of one family; level 1 is the
 mildest. Spatial and temporal outputs are stored losslessly (x264 CRF 0, 4:4:4)
-so the simulated distortion is the only degradation; compression runs the real
+so the simulated distortion is the only degradation, with a 1-second GOP (the
+student's key frames, one per second, then decode alone); compression runs the real
 encoder. What was done (parameter, encoder, preset, effective CRF, seed) is
 returned and stored as JSON in the output's `comment` tag.
 """
@@ -10,7 +11,7 @@ returned and stored as JSON in the output's `comment` tag.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -116,6 +117,9 @@ def distort(src: str, out: str, kind: str, level: int, seed: int = 0,
     }
     with open_reader(src) as reader:
         info = reader.info
+        if spec == NEAR_LOSSLESS:  # 1-s GOP: key frames (1 per second) decode without their GOP
+            spec = replace(spec, options={"g": str(max(1, round(info.fps)))})
+            meta["encoder"] = spec.to_dict()
         size = None
         if max_short_side and min(info.width, info.height) > max_short_side:
             size = fit_short_side(info.width, info.height, max_short_side)
