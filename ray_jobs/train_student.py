@@ -48,29 +48,60 @@ def _featurize_ok(batch: pd.DataFrame, size: int, max_frames: int) -> pa.Table:
     return t.filter(pc.is_null(t["error"]))
 
 
-def build_dataset(cfg, pairs_path: str, image_size: int):
+_BROADCAST: dict = {}  # per worker process: the broadcast motion table, fetched once
+
+
+def _featurize_broadcast(batch: pd.DataFrame, size: int, max_frames: int, motion_ref: list) -> pa.Table:
+    import ray
+
+    key = motion_ref[0].hex()
+    if key not in _BROADCAST:
+        _BROADCAST.clear()
+        _BROADCAST[key] = ray.get(motion_ref[0])
+    motion = _BROADCAST[key]
+    batch = batch[batch["first_uri"].isin(motion) & batch["second_uri"].isin(motion)].copy()
+    batch["first_motion"] = [motion[u] for u in batch["first_uri"]]
+    batch["second_motion"] = [motion[u] for u in batch["second_uri"]]
+    return _featurize_ok(batch, size, max_frames)
+
+
+def build_dataset(cfg, pairs_path: str, image_size: int, broadcast: bool):
+    """Pairs -> (join motion) -> decode key frames, streamed. `broadcast`: the used motion rows
+    go to the object store once and each decode task looks them up (small runs: no shuffle);
+    otherwise a Ray Data hash join on both URIs (any size)."""
+    import ray
     import ray.data
 
     tc = cfg.train
-    pairs = ray.data.read_parquet(pairs_path).select_columns(["first_uri", "second_uri", "label"])
-    motion = (ray.data.read_parquet(rundir.join(cfg.run_dir, "motion"), file_extensions=["parquet"])
-              .select_columns(["uri", "features", "error"])
-              .map_batches(_motion_ok, batch_format="pyarrow"))
-    ds = pairs
-    for side in ("first", "second"):
-        right = motion.rename_columns({"uri": f"{side}_uri", "features": f"{side}_motion"})
-        ds = ds.join(right, "inner", num_partitions=tc.join_partitions, on=(f"{side}_uri",))
-    ds = ds.repartition(target_num_rows_per_block=tc.decode_batch_size)
-    return ds.map_batches(_featurize_ok, batch_format="pandas", batch_size=tc.decode_batch_size,
-                          num_cpus=tc.decode_num_cpus,
-                          fn_kwargs={"size": image_size, "max_frames": tc.max_frames})
+    # The pair index (three strings per pair) is small: split it into blocks here so the decode
+    # tasks start at once (a read + repartition blocks the stream for ~20 s on a small box).
+    pairs = pd.read_parquet(pairs_path, columns=["first_uri", "second_uri", "label"])
+    pairs = pairs.sample(frac=1.0, random_state=tc.seed).reset_index(drop=True)  # global shuffle
+    rows = max(tc.decode_batch_size, math.ceil(len(pairs) / 2000))
+    ds = ray.data.from_pandas([pairs.iloc[i: i + rows] for i in range(0, len(pairs), rows)])
+    kwargs = {"size": image_size, "max_frames": tc.max_frames}
+    if broadcast:
+        t = rundir.read_table(rundir.join(cfg.run_dir, "motion"), columns=["uri", "features", "error"])
+        table = dict(zip(t.loc[t["error"].isna(), "uri"], t.loc[t["error"].isna(), "features"], strict=True))
+        fn, kwargs["motion_ref"] = _featurize_broadcast, [ray.put(table)]
+    else:
+        motion = (ray.data.read_parquet(rundir.join(cfg.run_dir, "motion"), file_extensions=["parquet"])
+                  .select_columns(["uri", "features", "error"])
+                  .map_batches(_motion_ok, batch_format="pyarrow"))
+        for side in ("first", "second"):
+            right = motion.rename_columns({"uri": f"{side}_uri", "features": f"{side}_motion"})
+            ds = ds.join(right, "inner", num_partitions=tc.join_partitions, on=(f"{side}_uri",))
+        ds = ds.repartition(target_num_rows_per_block=tc.decode_batch_size)
+        fn = _featurize_ok
+    return ds.map_batches(fn, batch_format="pandas", batch_size=tc.decode_batch_size,
+                          num_cpus=tc.decode_num_cpus, fn_kwargs=kwargs)
 
 
 def plan(cfg, pairs_path: str, world: int) -> dict:
     """Pairs whose two videos have motion features, the dropped ones, and the step budget."""
     tc = cfg.train
     pairs = pd.read_parquet(pairs_path, columns=["first_uri", "second_uri", "label"])
-    motion = rundir.read_table(rundir.join(cfg.run_dir, "motion"), columns=["uri", "error"])
+    motion = rundir.read_table(rundir.join(cfg.run_dir, "motion"), columns=["uri", "num_chunks", "error"])
     if motion.empty:
         raise SystemExit(f"no motion features under {cfg.run_dir}/motion: run ray_jobs.cache_motion first")
     ok = set(motion.loc[motion["error"].isna(), "uri"])
@@ -83,7 +114,11 @@ def plan(cfg, pairs_path: str, world: int) -> dict:
         raise SystemExit(f"{int(good.sum())} usable pairs: fewer than one step of {per_step} "
                          "(batch_size x grad_accum x num_workers)")
     total = tc.max_steps or max(1, math.ceil(tc.epochs * steps_per_epoch))
-    return {"pairs": len(pairs), "usable": int(good.sum()), "dropped": len(dropped), "bad_uris": bad_uris,
+    used = set(pairs["first_uri"]) | set(pairs["second_uri"])
+    motion_mb = float(motion.loc[motion["uri"].isin(used), "num_chunks"].sum()) * 1024 / 2**20
+    join = tc.motion_join if tc.motion_join != "auto" else (
+        "broadcast" if motion_mb <= tc.broadcast_limit_mb else "hash")
+    return {"motion_join": join, "motion_mb": round(motion_mb, 2),"pairs": len(pairs), "usable": int(good.sum()), "dropped": len(dropped), "bad_uris": bad_uris,
             "steps_per_epoch": steps_per_epoch, "total_steps": total, "pairs_per_step": per_step}
 
 
@@ -121,7 +156,7 @@ def run(cfg) -> dict:
             {"uri": p["bad_uris"], "reason": "no motion features (failed or missing in cache_motion)"}))
     use_gpu = tc.use_gpu if tc.use_gpu is not None else bool(ray.cluster_resources().get("GPU", 0))
     image_size = 384 if cfg.student.preset == "paper" else cfg.student.image_size
-    ds = build_dataset(cfg, pairs_path, image_size)
+    ds = build_dataset(cfg, pairs_path, image_size, broadcast=p["motion_join"] == "broadcast")
     out_dir = rundir.join(cfg.run_dir, STAGE, tc.name)
     export = rundir.join(cfg.run_dir, "student", tc.name)
     trainer = TorchTrainer(
@@ -156,6 +191,7 @@ def run(cfg) -> dict:
         checkpoint=str(result.checkpoint.path) if result.checkpoint else None, use_gpu=use_gpu)
     summary(f"stage {STAGE}: {tc.name} ({cfg.run_dir})", {
         "pairs (usable / dropped)": f"{p['usable']} / {p['dropped']}",
+        "motion join": f"{p['motion_join']} ({p['motion_mb']} MB of features)",
         "workers / strategy": f"{tc.num_workers} x {'GPU' if use_gpu else 'CPU'} / {tc.strategy}"
                               + (f" ZeRO-{tc.zero_stage}" if tc.strategy == "deepspeed" else ""),
         "steps (done / planned)": f"{info['steps_done']} / {p['total_steps']}  "

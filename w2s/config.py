@@ -113,10 +113,15 @@ class TrainCfg(_Model):
     max_frames: int = Field(16, ge=1, description="key frames (and motion rows) per video, 1 per second")
     entropy_over: Literal["answer", "all"] = "answer"
     zero3_persistence_threshold: int = Field(100_000, ge=0, description="ZeRO-3: params smaller stay whole")
+    motion_join: Literal["auto", "hash", "broadcast"] = Field(
+        "auto", description="pairs x motion join: hash (Ray Data join, any size) or broadcast (the used "
+                            "motion rows in the object store); auto = broadcast below broadcast_limit_mb")
+    broadcast_limit_mb: float = Field(256.0, ge=0)
     join_partitions: int = Field(4, ge=1, description="hash partitions of the pairs x motion join")
     decode_num_cpus: float = Field(0.5, gt=0, description="CPUs per key-frame decode task")
     decode_batch_size: int = Field(4, ge=1)
-    shuffle_buffer: int = Field(64, ge=0, description="rows in each worker's local shuffle buffer")
+    shuffle_buffer: int = Field(16, ge=0, description="rows each worker buffers to shuffle locally (the pair "
+                                                     "order is shuffled globally first); 0 = off")
     storage: str | None = Field(None, description="Ray Train storage; null = <run_dir>/train_student/ray")
     verify_export: bool = Field(True, description="reload the export in the driver and compare logits "
                                                   "(small models only)")
