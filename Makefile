@@ -36,6 +36,7 @@ demo: setup
 	$(BIN)/python -m ray_jobs.score_teachers --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
 	$(BIN)/python -m ray_jobs.make_pairs --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
 	$(BIN)/python -m ray_jobs.cache_motion --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
+	$(BIN)/python -m ray_jobs.train_student --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -47,6 +48,7 @@ bench: setup
 	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/stages.py
+	$(BIN)/python bench/train.py
 
 lint: setup
 	$(BIN)/ruff check w2s ray_jobs serve bench tests

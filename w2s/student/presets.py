@@ -29,13 +29,15 @@ def build_tiny_tokenizer():
     return fast
 
 
-def tiny_config(tokenizer, image_size: int = 56, patch_size: int = 14) -> W2SStudentConfig:
+def tiny_config(tokenizer, image_size: int = 56, patch_size: int = 14, vision_hidden: int = 32,
+                vision_layers: int = 2, text_hidden: int = 64, text_layers: int = 2) -> W2SStudentConfig:
     from transformers import Qwen2Config, SiglipVisionConfig
 
-    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                num_attention_heads=2, image_size=image_size, patch_size=patch_size)
-    text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+    vision = SiglipVisionConfig(hidden_size=vision_hidden, intermediate_size=2 * vision_hidden,
+                                num_hidden_layers=vision_layers, num_attention_heads=2,
+                                image_size=image_size, patch_size=patch_size)
+    text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=text_hidden, intermediate_size=2 * text_hidden,
+                       num_hidden_layers=text_layers, num_attention_heads=4, num_key_value_heads=2,
                        max_position_embeddings=2048, tie_word_embeddings=False,
                        pad_token_id=tokenizer.pad_token_id)
     return W2SStudentConfig(vision_config=vision.to_dict(), text_config=text.to_dict(),
