@@ -7,9 +7,11 @@ Each strategy trains the same student (tiny preset, widened: every part tuned) o
 same pair batch of real key frames, in its own TorchTrainer run:
   - steps/s over `--steps` timed optimizer steps after 3 warm-up steps (ratio to DDP;
     the goal is ZeRO-2 >= 0.8x);
-  - per-worker bytes of model + gradients + optimizer state, counted as the unique
-    storages of every live torch tensor in the worker after the steps (ratio to DDP;
-    the goal is ZeRO-3 <= 0.6x). Data decode is out of the loop (the batch is fixed).
+  - per-worker bytes of model + gradients + optimizer state after the steps: the unique
+    storages of the worker's parameters (its partition under ZeRO-3), gradients, fp32
+    master copies and Adam moments (ratio to DDP; the goal is ZeRO-3 <= 0.6x); every live
+    tensor, communication buckets included, is reported too (`tensor_bytes_all`).
+    Data decode is out of the loop (the batch is fixed).
 Writes bench/results/train.json.
 """
 
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import tempfile
 import os
 import sys
 import time
@@ -38,6 +42,30 @@ def live_tensor_bytes() -> int:
                 seen[st.data_ptr()] = st.nbytes()
         except Exception:  # noqa: BLE001 (objects that only look like tensors)
             continue
+    return sum(seen.values())
+
+
+def state_bytes(engine) -> int:
+    """Bytes of this worker's model parameters (its ZeRO-3 partition when partitioned), their
+    gradients and the optimizer's parameters, gradients and state (fp32 master partitions,
+    Adam moments). Views share a storage and are counted once; communication buckets are not
+    model or optimizer state and are left out (they are in `tensor_bytes_all`)."""
+    import torch
+
+    tensors = []
+    for p in engine.module.parameters():
+        tensors += [p.ds_tensor if hasattr(p, "ds_tensor") else p.data, p.grad]
+    inner = getattr(engine.optimizer, "optimizer", engine.optimizer)
+    for g in inner.param_groups:
+        for p in g["params"]:
+            tensors += [p.data, p.grad]
+    for st in inner.state.values():
+        tensors += [v for v in st.values() if torch.is_tensor(v)]
+    seen = {}
+    for t in tensors:
+        if torch.is_tensor(t) and t.numel():
+            s = t.untyped_storage()
+            seen[s.data_ptr()] = s.nbytes()
     return sum(seen.values())
 
 
@@ -77,8 +105,11 @@ def loop(config: dict) -> None:
     elapsed = time.perf_counter() - t
     mem = live_tensor_bytes()
     params = sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for p in student.parameters())
-    ray.train.report({"steps_per_s": config["steps"] / elapsed, "tensor_bytes": mem,
-                      "tensor_bytes_before_engine": base, "params": params})
+    rank = ray.train.get_context().get_world_rank()
+    with open(os.path.join(config["out"], f"rank{rank}.json"), "w") as fh:  # Result.metrics needs a checkpoint
+        json.dump({"steps_per_s": config["steps"] / elapsed, "tensor_bytes": state_bytes(engine),
+                   "tensor_bytes_all": mem,
+                   "tensor_bytes_before_engine": base, "params": params}, fh)
 
 
 def batch(size: int, rows: int) -> dict:
@@ -124,12 +155,17 @@ def main() -> None:
             "zero3": {"strategy": "deepspeed", "zero_stage": 3}}
     out = {}
     for name, extra in runs.items():
+        tmp = tempfile.mkdtemp(prefix=f"w2s-bench-{name}-")
         trainer = TorchTrainer(loop, train_loop_config={"train": {**base, **extra}, "model": model,
-                                                        "batch": data, "steps": args.steps},
+                                                        "batch": data, "steps": args.steps, "out": tmp},
                                scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}),
                                run_config=RunConfig(name=f"bench_{name}_{int(time.time())}",
                                                     storage_path="/tmp/w2s-bench-train"))
-        out[name] = dict(trainer.fit().metrics)
+        trainer.fit()
+        ranks = [json.load(open(os.path.join(tmp, f"rank{r}.json"))) for r in range(2)]
+        out[name] = {**ranks[0], "steps_per_s": min(r["steps_per_s"] for r in ranks),
+                     "tensor_bytes": max(r["tensor_bytes"] for r in ranks),
+                     "tensor_bytes_per_rank": [r["tensor_bytes"] for r in ranks]}
         print(name, out[name], flush=True)
     ddp = out["ddp"]
     payload = {

@@ -30,8 +30,13 @@ class PairModel(nn.Module):
 
 def parts(student) -> dict[str, list[nn.Parameter]]:
     m = student.model
+    # LLaVA reads the tower's hidden states: its post-layernorm and pooling head get no gradient
+    # (DDP would stop on them), so they are never tuned
+    vision = [p for n, p in m.vision_tower.named_parameters()
+              if not n.startswith(("head.", "post_layernorm.")) and ".head." not in n
+              and "post_layernorm" not in n]
     return {
-        "vision_tower": list(m.vision_tower.parameters()),
+        "vision_tower": vision,
         "projector": list(m.multi_modal_projector.parameters()) + [m.image_newline],
         "motion_projector": list(student.motion_projector.parameters()),
         "llm": list(m.language_model.parameters()) + list(student.lm_head.parameters()),
