@@ -20,9 +20,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import tempfile
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

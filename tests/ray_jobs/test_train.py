@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from tests.conftest import demo_overrides
-from w2s import rundir
 from w2s.config import load_config
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -102,9 +101,9 @@ def _registered(data, name) -> bool:
 
 def _held_out_accuracy(data, name) -> float:
     from ray_jobs.cache_motion import load_motion
+    from w2s.prompts import LEVELS
     from w2s.student.data import direction_correct
     from w2s.student.infer import PairScorer
-    from w2s.prompts import LEVELS
 
     pairs = pd.read_parquet(data["paths"]["eval"])
     scorer = PairScorer.from_pretrained(str(data["run"] / "student" / name), motion=load_motion(str(data["run"])))
