@@ -112,11 +112,7 @@ def write_failures(run_dir: str, stage: str, failures) -> str:
     import pandas as pd
 
     df = pd.DataFrame({"uri": list(failures["uri"]), "stage": stage, "reason": list(failures["reason"])})
-    uri = join(run_dir, "failures", f"{stage}.parquet")
-    fsys, path = filesystem(uri)
-    fsys.create_dir(os.path.dirname(path), recursive=True)
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, filesystem=fsys)
-    return uri
+    return write_parquet(join(run_dir, "failures", f"{stage}.parquet"), df)
 
 
 class StageRecord:
