@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from ray_jobs.common import stage_main, summary
 from w2s import rundir
-from w2s.student.data import featurize_pairs
+from w2s.student.data import canonical_pairs, featurize_pairs
 
 STAGE = "train_student"
 log = logging.getLogger(STAGE)
@@ -76,6 +76,8 @@ def build_dataset(cfg, pairs_path: str, image_size: int, broadcast: bool):
     # The pair index (three strings per pair) is small: split it into blocks here so the decode
     # tasks start at once (a read + repartition blocks the stream for ~20 s on a small box).
     pairs = pd.read_parquet(pairs_path, columns=["first_uri", "second_uri", "label"])
+    if tc.mirror_pairs:
+        pairs = canonical_pairs(pairs)
     pairs = pairs.sample(frac=1.0, random_state=tc.seed).reset_index(drop=True)  # global shuffle
     rows = max(tc.decode_batch_size, math.ceil(len(pairs) / 2000))
     ds = ray.data.from_pandas([pairs.iloc[i: i + rows] for i in range(0, len(pairs), rows)])
@@ -101,6 +103,8 @@ def plan(cfg, pairs_path: str, world: int) -> dict:
     """Pairs whose two videos have motion features, the dropped ones, and the step budget."""
     tc = cfg.train
     pairs = pd.read_parquet(pairs_path, columns=["first_uri", "second_uri", "label"])
+    if tc.mirror_pairs:
+        pairs = canonical_pairs(pairs)
     motion = rundir.read_table(rundir.join(cfg.run_dir, "motion"), columns=["uri", "num_chunks", "error"])
     if motion.empty:
         raise SystemExit(f"no motion features under {cfg.run_dir}/motion: run ray_jobs.cache_motion first")
@@ -157,6 +161,9 @@ def run(cfg) -> dict:
     use_gpu = tc.use_gpu if tc.use_gpu is not None else bool(ray.cluster_resources().get("GPU", 0))
     image_size = 384 if cfg.student.preset == "paper" else cfg.student.image_size
     ds = build_dataset(cfg, pairs_path, image_size, broadcast=p["motion_join"] == "broadcast")
+    if tc.materialize:  # decode once, keep the examples in the object store for every epoch
+        print(f"decoding the key frames of {p['usable']} pairs once (train.materialize) ...", flush=True)
+        ds = ds.materialize()
     out_dir = rundir.join(cfg.run_dir, STAGE, tc.name)
     export = rundir.join(cfg.run_dir, "student", tc.name)
     trainer = TorchTrainer(
@@ -195,7 +202,8 @@ def run(cfg) -> dict:
         "workers / strategy": f"{tc.num_workers} x {'GPU' if use_gpu else 'CPU'} / {tc.strategy}"
                               + (f" ZeRO-{tc.zero_stage}" if tc.strategy == "deepspeed" else ""),
         "steps (done / planned)": f"{info['steps_done']} / {p['total_steps']}  "
-                                  f"({p['pairs_per_step']} pairs per step)",
+                                  f"({p['pairs_per_step']} pairs per step"
+                                  + (", each in both orders)" if tc.mirror_pairs else ")"),
         "resumed from step(s)": info["resumed_from"] or "-",
         "final loss (last 10 %)": _fmt(info["final_loss"]),
         "pair accuracy (last 10 %)": _fmt(info["final_pair_acc"]),

@@ -18,7 +18,7 @@ from ray.train import Checkpoint
 
 from w2s import rundir
 from w2s.config import RunCfg
-from w2s.student.data import PairBatcher, direction_correct
+from w2s.student.data import PairBatcher, direction_correct, with_mirrors
 from w2s.student.engine import Engine, PairModel, deepspeed_config, param_groups
 from w2s.student.loss import confidence_loss
 from w2s.student.presets import create_student, image_processor
@@ -113,10 +113,11 @@ def run_worker(config: dict) -> None:
                                         local_shuffle_buffer_size=tc.shuffle_buffer or None,
                                         local_shuffle_seed=tc.seed + state["epoch"]):
             batches += 1
-            x = batcher(batch)
+            x = batcher(with_mirrors(batch) if tc.mirror_pairs else batch)
             ids, mask = x["input_ids"].to(device), x["attention_mask"].to(device)
             logits = engine(ids, mask, x["videos"])
-            out = confidence_loss(logits, x["labels"].to(device), state["step"] / total, mask, tc.entropy_over)
+            out = confidence_loss(logits, x["labels"].to(device), state["step"] / total, mask, tc.entropy_over,
+                                  level_weight=tc.level_weight, level_pos=x["answer_pos"].to(device))
             engine.backward(out["loss"])
             probs = batcher.model.level_probabilities(logits.detach(), x["answer_pos"].to(device))
             hit = direction_correct(probs, x["target"].to(device))

@@ -120,6 +120,14 @@ class TrainCfg(_Model):
     join_partitions: int = Field(4, ge=1, description="hash partitions of the pairs x motion join")
     decode_num_cpus: float = Field(0.5, gt=0, description="CPUs per key-frame decode task")
     decode_batch_size: int = Field(4, ge=1)
+    level_weight: float = Field(1.0, gt=0, description="weight of the level word in the answer cross-entropy "
+                                "(1 = every answer token alike, METHOD.md; the random-init tiny student needs "
+                                "more: the template words dilute the one informative token)")
+    mirror_pairs: bool = Field(False, description="show every pair in both orders in the same step (the "
+                               "swapped copy gets the mirrored label); a pair whose swapped twin is in the "
+                               "dataset is kept once. batch_size still counts pairs: 2x examples per step")
+    materialize: bool = Field(False, description="decode the examples once and keep them in the object store "
+                              "(small runs with several epochs); false = stream, decoding again each epoch")
     shuffle_buffer: int = Field(16, ge=0, description="rows each worker buffers to shuffle locally (the pair "
                                                      "order is shuffled globally first); 0 = off")
     storage: str | None = Field(None, description="Ray Train storage; null = <run_dir>/train_student/ray")

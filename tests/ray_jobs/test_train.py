@@ -1,6 +1,6 @@
 """train_student on a local Ray: 2 workers with DeepSpeed ZeRO-2 and ZeRO-3, the HF export,
 resume after the job is killed, a worker killed mid-run, and the student really learning
-blur / noise directions on held-out source videos."""
+darken / blur directions on held-out source videos."""
 
 import json
 import os
@@ -25,6 +25,9 @@ pytestmark = pytest.mark.slow
 # the tiny student and the recipe the learning test runs (configs/demo.yaml has the same)
 TRAIN = {"train.num_workers": 2, "train.cpus_per_worker": 0.5, "train.decode_num_cpus": 0.5,
          "train.batch_size": 2, "train.checkpoint_every": 1000}
+# the learning recipe: both orders of a pair in one step, examples decoded once, 15 epochs
+LEARN = {"train.zero_stage": 2, "train.mirror_pairs": True, "train.materialize": True, "train.max_frames": 2,
+         "train.batch_size": 4, "train.epochs": 15, "train.checkpoint_every": 100, "train.level_weight": 10}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def train_data(small_pool, tmp_path_factory):
     from w2s.pairs import synthetic_pairs
 
     run = tmp_path_factory.mktemp("train_run")
-    sets = demo_overrides(run, small_pool["manifest"], **{"pairs.families": "[blur, noise]"})
+    sets = demo_overrides(run, small_pool["manifest"], **{"pairs.families": "[darken, blur]"})
     cfg = load_config(CONFIG, sets)
     init_ray(cfg)
     sources = sorted(small_pool["good"])
@@ -106,17 +109,24 @@ def _held_out_accuracy(data, name) -> float:
     from w2s.student.infer import PairScorer
 
     pairs = pd.read_parquet(data["paths"]["eval"])
-    scorer = PairScorer.from_pretrained(str(data["run"] / "student" / name), motion=load_motion(str(data["run"])))
+    scorer = PairScorer.from_pretrained(str(data["run"] / "student" / name), motion=load_motion(str(data["run"])),
+                                        max_frames=LEARN["train.max_frames"])
     probs = torch.cat([scorer.pair_probabilities_batch(list(zip(c["first_uri"], c["second_uri"], strict=True)))
                        for _, c in pairs.groupby(np.arange(len(pairs)) // 8)])
     target = torch.tensor([LEVELS.index(x) for x in pairs["label"]])
     return float(direction_correct(probs, target).nanmean())
 
 
+def _zero2(data) -> dict:
+    if not (data["run"] / "student" / "zero2").exists():
+        _run(data, "zero2", **LEARN)
+    return _stage(data, "zero2")
+
+
 def test_zero2_two_workers_trains_and_exports(train_data):
     from w2s.student.model import W2SStudent
 
-    info = _run(train_data, "zero2", **{"train.zero_stage": 2, "train.checkpoint_every": 40})
+    info = _zero2(train_data)
     hist = _history(train_data, "zero2")
     assert info["steps_done"] == info["total_steps"] == len(hist)
     assert list(hist["step"]) == list(range(1, info["total_steps"] + 1))
@@ -126,15 +136,19 @@ def test_zero2_two_workers_trains_and_exports(train_data):
     assert (train_data["run"] / "train_student" / "zero2" / "curves.png").stat().st_size > 10_000
     assert hist["loss"].tail(10).mean() < hist["loss"].head(5).mean()  # the objective goes down
     assert ((hist["lam"] >= 0) & (hist["lam"] <= 1)).all() and hist["temperature"].iloc[-1] == pytest.approx(0.1)
+    # mirror_pairs: each unordered training pair once per epoch, shown in both orders
+    assert hist["pairs_seen"].iloc[-1] == 2 * info["total_steps"] * 4 * 2
 
 
-@pytest.mark.xfail(strict=False, reason="open (issue 4): the random-init tiny student stays order-"
-                   "insensitive (exactly chance on pairs shown in both orders) within a test's budget")
+@pytest.mark.xfail(strict=False, reason="open (issue 4): with METHOD.md's loss (answer CE + confidence) the "
+                   "random-init tiny student stays at chance on pairs shown in both orders within a test's "
+                   "budget; CE on the level word alone learns (0.94 in a standalone loop), level_weight 10 "
+                   "did not yet")
 def test_tiny_student_ranks_held_out_sources_above_chance(train_data):
-    """Learning really happens: blur / noise direction on the 2 held-out source videos."""
-    if not (train_data["run"] / "student" / "zero2").exists():
-        _run(train_data, "zero2", **{"train.zero_stage": 2, "train.checkpoint_every": 40})
+    """Learning really happens: darken / blur direction on the 2 held-out source videos."""
+    _zero2(train_data)
     acc = _held_out_accuracy(train_data, "zero2")
+    print(f"held-out pair direction accuracy {acc:.3f}")
     assert acc >= 0.8, f"held-out pair direction accuracy {acc:.3f}"
 
 

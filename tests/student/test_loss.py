@@ -73,3 +73,19 @@ def test_entropy_over_answer_vs_all_positions():
     assert c < b
     with pytest.raises(ValueError):
         confidence_loss(logits, torch.full((2, 6), IGNORE), 0.5)
+
+
+def test_level_weight_counts_the_level_word_w_times():
+    logits, labels = _batch()  # answer: level word predicted from position 3, then one more token
+    lp = torch.log_softmax(logits.detach(), -1)
+    level = -(lp[0, 3, 3] + lp[1, 3, 7])
+    rest = -(lp[0, 4, 1] + lp[1, 4, 2])
+    pos = torch.tensor([3, 3])
+    assert confidence_loss(logits, labels, 0.5, level_weight=1.0, level_pos=pos)["ce"].item() == pytest.approx(
+        confidence_loss(logits, labels, 0.5)["ce"].item())
+    out = confidence_loss(logits, labels, 0.5, level_weight=5.0, level_pos=pos)
+    assert out["ce"].item() == pytest.approx(((5 * level + rest) / 12).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="level_pos"):
+        confidence_loss(logits, labels, 0.5, level_weight=5.0)
+    with pytest.raises(ValueError, match="answer tokens"):
+        confidence_loss(logits, labels, 0.5, level_weight=5.0, level_pos=torch.tensor([1, 3]))

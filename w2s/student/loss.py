@@ -7,6 +7,11 @@
     alpha  = exp(H/T) / (exp(H/T) + exp(CE/T))      (no gradient through alpha)
     lambda = min(1, step_frac / 0.1) * alpha
     loss   = (1 - lambda) * CE + lambda * H
+
+CE averages over the answer tokens (METHOD.md). `level_weight` w != 1 (an option, off by
+default) counts the level word w times in that average: the template words around it are
+learned in a few steps and then dilute the one informative token, which a randomly
+initialised student (the tiny preset) cannot afford.
 """
 
 from __future__ import annotations
@@ -41,14 +46,29 @@ def _entropy(logits: torch.Tensor) -> torch.Tensor:
 
 def confidence_loss(logits: torch.Tensor, labels: torch.Tensor, step_frac: float,
                     attention_mask: torch.Tensor | None = None, entropy_over: str = "answer",
-                    schedule: ConfidenceSchedule = ConfidenceSchedule()) -> dict[str, torch.Tensor]:
+                    schedule: ConfidenceSchedule = ConfidenceSchedule(), level_weight: float = 1.0,
+                    level_pos: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """`logits` (B, L, V) of a causal LM and `labels` (B, L) with IGNORE outside the answer.
-    Position t predicts labels[t + 1]. Returns loss, ce, entropy, alpha, lam, temperature."""
+    Position t predicts labels[t + 1]; `level_pos` (B,) = the positions whose logits predict
+    the level word (needed when level_weight != 1). Returns loss, ce, entropy, alpha, lam,
+    temperature."""
     logits, targets = logits[:, :-1], labels[:, 1:]
     answer = targets != IGNORE
     if not answer.any():
         raise ValueError("no answer tokens in the batch")
-    ce = F.cross_entropy(logits[answer].float(), targets[answer])
+    per_token = F.cross_entropy(logits[answer].float(), targets[answer], reduction="none")
+    if level_weight == 1.0:
+        ce = per_token.mean()
+    else:
+        if level_pos is None:
+            raise ValueError("level_weight != 1 needs level_pos")
+        w = torch.ones_like(answer, dtype=per_token.dtype)
+        rows = torch.arange(len(level_pos), device=w.device)
+        if not answer[rows, level_pos].all():
+            raise ValueError("level_pos must point at answer tokens")
+        w[rows, level_pos] = level_weight
+        w = w[answer]
+        ce = (per_token * w).sum() / w.sum()
     ent = _entropy(logits)
     if entropy_over == "answer":
         h = ent[answer].mean()
