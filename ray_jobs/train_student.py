@@ -65,7 +65,7 @@ def _featurize_broadcast(batch: pd.DataFrame, size: int, max_frames: int, motion
     return _featurize_ok(batch, size, max_frames)
 
 
-def build_dataset(cfg, pairs_path: str, image_size: int, broadcast: bool):
+def build_dataset(cfg, pairs: pd.DataFrame, image_size: int, broadcast: bool):
     """Pairs -> (join motion) -> decode key frames, streamed. `broadcast`: the used motion rows
     go to the object store once and each decode task looks them up (small runs: no shuffle);
     otherwise a Ray Data hash join on both URIs (any size)."""
@@ -75,9 +75,6 @@ def build_dataset(cfg, pairs_path: str, image_size: int, broadcast: bool):
     tc = cfg.train
     # The pair index (three strings per pair) is small: split it into blocks here so the decode
     # tasks start at once (a read + repartition blocks the stream for ~20 s on a small box).
-    pairs = pd.read_parquet(pairs_path, columns=["first_uri", "second_uri", "label"])
-    if tc.mirror_pairs:
-        pairs = canonical_pairs(pairs)
     pairs = pairs.sample(frac=1.0, random_state=tc.seed).reset_index(drop=True)  # global shuffle
     rows = max(tc.decode_batch_size, math.ceil(len(pairs) / 2000))
     ds = ray.data.from_pandas([pairs.iloc[i: i + rows] for i in range(0, len(pairs), rows)])
@@ -122,7 +119,7 @@ def plan(cfg, pairs_path: str, world: int) -> dict:
     motion_mb = float(motion.loc[motion["uri"].isin(used), "num_chunks"].sum()) * 1024 / 2**20
     join = tc.motion_join if tc.motion_join != "auto" else (
         "broadcast" if motion_mb <= tc.broadcast_limit_mb else "hash")
-    return {"motion_join": join, "motion_mb": round(motion_mb, 2),"pairs": len(pairs), "usable": int(good.sum()), "dropped": len(dropped), "bad_uris": bad_uris,
+    return {"index": pairs, "motion_join": join, "motion_mb": round(motion_mb, 2),"pairs": len(pairs), "usable": int(good.sum()), "dropped": len(dropped), "bad_uris": bad_uris,
             "steps_per_epoch": steps_per_epoch, "total_steps": total, "pairs_per_step": per_step}
 
 
@@ -160,7 +157,7 @@ def run(cfg) -> dict:
             {"uri": p["bad_uris"], "reason": "no motion features (failed or missing in cache_motion)"}))
     use_gpu = tc.use_gpu if tc.use_gpu is not None else bool(ray.cluster_resources().get("GPU", 0))
     image_size = 384 if cfg.student.preset == "paper" else cfg.student.image_size
-    ds = build_dataset(cfg, pairs_path, image_size, broadcast=p["motion_join"] == "broadcast")
+    ds = build_dataset(cfg, p["index"], image_size, broadcast=p["motion_join"] == "broadcast")
     if tc.materialize:  # decode once, keep the examples in the object store for every epoch
         print(f"decoding the key frames of {p['usable']} pairs once (train.materialize) ...", flush=True)
         ds = ds.materialize()
@@ -189,7 +186,7 @@ def run(cfg) -> dict:
     check = verify_export(export, out_dir) if tc.verify_export else None
     tail = history.tail(max(1, len(history) // 10))
     info = record.finish(
-        **{k: v for k, v in p.items() if k != "bad_uris"}, failures=len(p["bad_uris"]),
+        **{k: v for k, v in p.items() if k not in ("bad_uris", "index")}, failures=len(p["bad_uris"]),
         steps_done=int(history["step"].max()) if len(history) else 0, steps_logged=len(history),
         resumed_from=state.get("resumed_from", []), attempts=len(state.get("resumed_from", [])) + 1,
         final_loss=float(tail["loss"].mean()) if len(tail) else None,
