@@ -20,44 +20,57 @@ from w2s.config import load_config
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
-HELD_OUT = 2
+POOL_CLIPS = 20
+# held-out content: a real video and a photo, none of their clips trained on. hubble_deep_field
+# (a near-black star field: darkening barely changes it and its blur is sub-pixel at the tiny
+# student's 112 px) stays in training: a held-out source needs a visible signal to test on
+HELD_OUT = ("bikes.mp4", "chelsea.png")
 pytestmark = pytest.mark.slow
 # the tiny student and the recipe the learning test runs (configs/demo.yaml has the same)
 TRAIN = {"train.num_workers": 2, "train.cpus_per_worker": 0.5, "train.decode_num_cpus": 0.5,
          "train.batch_size": 2, "train.checkpoint_every": 1000}
-# the learning recipe: both orders of a pair in one step, examples decoded once, 15 epochs
+# the learning recipe: both orders of a pair in one step, examples decoded once, 8 epochs (600
+# steps), the level word weighted 50x in the answer CE, weight decay 0.1 (held-out 0.93 at seed 0;
+# seed 1 of the same recipe reached 0.65: the tiny student's generalisation depends on its init)
 LEARN = {"train.zero_stage": 2, "train.mirror_pairs": True, "train.materialize": True, "train.max_frames": 2,
-         "train.batch_size": 4, "train.epochs": 15, "train.checkpoint_every": 100, "train.level_weight": 10}
+         "train.batch_size": 2, "train.epochs": 8, "train.checkpoint_every": 300, "train.level_weight": 50,
+         "train.weight_decay": 0.1}
 
 
 @pytest.fixture(scope="module")
-def train_data(small_pool, tmp_path_factory):
-    """Blur and noise renders of every good pool clip, their synthetic pairs split by source
-    (train / held out), and the motion cache of all of them, through the real stages."""
+def train_data(tmp_path_factory):
+    """Darken and blur renders of a 20-clip sample pool, their synthetic pairs split by original
+    source content (every clip of a held-out source is held out), and the motion cache of all
+    of them, through the real stages."""
     import ray
 
     from ray_jobs import cache_motion
     from ray_jobs.common import init_ray
     from ray_jobs.make_pairs import render_synthetic
     from w2s.pairs import synthetic_pairs
+    from w2s.pool import build_pool
 
-    run = tmp_path_factory.mktemp("train_run")
-    sets = demo_overrides(run, small_pool["manifest"], **{"pairs.families": "[darken, blur]"})
+    pool_dir, run = tmp_path_factory.mktemp("train_pool"), tmp_path_factory.mktemp("train_run")
+    pool = build_pool(POOL_CLIPS, str(pool_dir), seed=3, workers=2, progress=False)
+    manifest = pool_dir / "manifest.parquet"
+    pool.to_parquet(manifest, index=False)
+    assert set(HELD_OUT) <= set(pool["source"]) and len(set(pool["source"]) - set(HELD_OUT)) >= 5
+    sets = demo_overrides(run, manifest, **{"pairs.families": "[darken, blur]"})
     cfg = load_config(CONFIG, sets)
     init_ray(cfg)
-    sources = sorted(small_pool["good"])
-    rendered = render_synthetic(cfg, sources)
+    rendered = render_synthetic(cfg, list(pool["uri"]))
     assert rendered["error"].isna().all(), rendered[rendered["error"].notna()]
     pairs = synthetic_pairs(rendered)
-    held = set(sources[-HELD_OUT:])
-    src = pairs["first_uri"].map(dict(zip(rendered["uri"], rendered["source"], strict=True)))
+    content = dict(zip(pool["uri"], pool["source"], strict=True))
+    held = pairs["first_uri"].map(dict(zip(rendered["uri"], rendered["source"], strict=True))).map(content)
+    held = held.isin(HELD_OUT)
     paths = {}
-    for name, part in [("all", pairs), ("train", pairs[~src.isin(held)]), ("eval", pairs[src.isin(held)])]:
+    for name, part in [("all", pairs), ("train", pairs[~held]), ("eval", pairs[held])]:
         paths[name] = str(run / f"pairs_{name}.parquet")
         part.reset_index(drop=True).to_parquet(paths[name], index=False)
     cache_motion.run(load_config(CONFIG, sets + [f"motion.pairs={paths['all']}"]))
     ray.shutdown()
-    return {"run": run, "sets": sets, "paths": paths, "sources": sources, "held": held}
+    return {"run": run, "sets": sets, "paths": paths}
 
 
 def _cmd(data, name, **extra):
@@ -137,15 +150,12 @@ def test_zero2_two_workers_trains_and_exports(train_data):
     assert hist["loss"].tail(10).mean() < hist["loss"].head(5).mean()  # the objective goes down
     assert ((hist["lam"] >= 0) & (hist["lam"] <= 1)).all() and hist["temperature"].iloc[-1] == pytest.approx(0.1)
     # mirror_pairs: each unordered training pair once per epoch, shown in both orders
-    assert hist["pairs_seen"].iloc[-1] == 2 * info["total_steps"] * 4 * 2
+    assert hist["pairs_seen"].iloc[-1] == 2 * info["total_steps"] * 2 * 2
 
 
-@pytest.mark.xfail(strict=False, reason="open (issue 4): with METHOD.md's loss (answer CE + confidence) the "
-                   "random-init tiny student stays at chance on pairs shown in both orders within a test's "
-                   "budget; CE on the level word alone learns (0.94 in a standalone loop), level_weight 10 "
-                   "did not yet")
 def test_tiny_student_ranks_held_out_sources_above_chance(train_data):
-    """Learning really happens: darken / blur direction on the 2 held-out source videos."""
+    """Learning really happens: darken / blur direction on the clips of the 2 held-out sources
+    (5 clips, 200 ordered pairs), none of whose content was trained on."""
     _zero2(train_data)
     acc = _held_out_accuracy(train_data, "zero2")
     print(f"held-out pair direction accuracy {acc:.3f}")

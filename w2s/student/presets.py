@@ -30,7 +30,11 @@ def build_tiny_tokenizer():
 
 
 def tiny_config(tokenizer, image_size: int = 56, patch_size: int = 14, vision_hidden: int = 32,
-                vision_layers: int = 2, text_hidden: int = 64, text_layers: int = 2) -> W2SStudentConfig:
+                vision_layers: int = 2, text_hidden: int = 64, text_layers: int = 2,
+                init_range: float = 0.1) -> W2SStudentConfig:
+    """`init_range`: std of the random text weights. 0.1, not Qwen2's 0.02: at 0.02 the tiny
+    student's answer logits start nearly input-independent and it needs about twice the steps
+    to start telling pairs apart (tests/ray_jobs/test_train.py's learning run)."""
     from transformers import Qwen2Config, SiglipVisionConfig
 
     vision = SiglipVisionConfig(hidden_size=vision_hidden, intermediate_size=2 * vision_hidden,
@@ -39,7 +43,7 @@ def tiny_config(tokenizer, image_size: int = 56, patch_size: int = 14, vision_hi
     text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=text_hidden, intermediate_size=2 * text_hidden,
                        num_hidden_layers=text_layers, num_attention_heads=4, num_key_value_heads=2,
                        max_position_embeddings=2048, tie_word_embeddings=False,
-                       pad_token_id=tokenizer.pad_token_id)
+                       pad_token_id=tokenizer.pad_token_id, initializer_range=init_range)
     return W2SStudentConfig(vision_config=vision.to_dict(), text_config=text.to_dict(),
                             image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
                             vision_feature_layer=-1, vision_feature_select_strategy="full",
