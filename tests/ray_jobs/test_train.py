@@ -61,9 +61,8 @@ def train_data(tmp_path_factory):
     rendered = render_synthetic(cfg, list(pool["uri"]))
     assert rendered["error"].isna().all(), rendered[rendered["error"].notna()]
     pairs = synthetic_pairs(rendered)
-    content = dict(zip(pool["uri"], pool["source"], strict=True))
-    held = pairs["first_uri"].map(dict(zip(rendered["uri"], rendered["source"], strict=True))).map(content)
-    held = held.isin(HELD_OUT)
+    clip = pairs["first_uri"].map(dict(zip(rendered["uri"], rendered["source"], strict=True)))
+    held = clip.map(dict(zip(pool["uri"], pool["source"], strict=True))).isin(HELD_OUT)
     paths = {}
     for name, part in [("all", pairs), ("train", pairs[~held]), ("eval", pairs[held])]:
         paths[name] = str(run / f"pairs_{name}.parquet")
