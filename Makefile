@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make setup   create $(VENV) and install (torch CPU build first, then the lock)"
-	@echo "make demo    build the sample pool and run the pipeline stages on it ($(RUN))"
+	@echo "make demo    build the sample pool and run every pipeline stage on it ($(RUN))"
 	@echo "make test    run the whole test suite (slow cluster tests included)"
 	@echo "make bench   run the benchmarks, results in bench/results/"
 	@echo "make lint    ruff"
@@ -30,13 +30,9 @@ export RAY_AUTH_MODE ?= disabled
 
 demo: setup
 	$(BIN)/w2s sample-pool --n $(POOL_N) --out $(RUN)/pool
-	$(BIN)/w2s metrics --manifest $(RUN)/pool/manifest.parquet --out $(RUN)/pool_metrics.parquet
-	$(BIN)/python -m ray_jobs.metrics --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
-	$(BIN)/python -m ray_jobs.select --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
-	$(BIN)/python -m ray_jobs.score_teachers --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
-	$(BIN)/python -m ray_jobs.make_pairs --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
-	$(BIN)/python -m ray_jobs.cache_motion --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
-	$(BIN)/python -m ray_jobs.train_student --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
+	$(BIN)/w2s metrics --manifest $(RUN)/pool/manifest.parquet --out $(RUN)/pool_metrics.parquet > $(RUN)/pool_metrics.txt
+	@echo "the nine metrics of every clip, computed locally: $(RUN)/pool_metrics.txt"
+	$(BIN)/python -m ray_jobs all --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -51,7 +47,7 @@ bench: setup
 	$(BIN)/python bench/train.py
 
 lint: setup
-	$(BIN)/ruff check w2s ray_jobs serve bench tests
+	$(BIN)/ruff check w2s ray_jobs bench tests
 
 clean:
 	rm -rf $(RUN) .pytest_cache

@@ -76,7 +76,7 @@ def loop(config: dict) -> None:
     import ray.train
 
     from w2s.config import TrainCfg
-    from w2s.student.data import PairBatcher
+    from w2s.student.batching import PairBatcher
     from w2s.student.engine import Engine, PairModel, param_groups
     from w2s.student.loss import confidence_loss
     from w2s.student.model import W2SStudent
@@ -118,7 +118,7 @@ def batch(size: int, rows: int) -> dict:
     import pandas as pd
 
     from w2s.pool import source_path
-    from w2s.student.data import featurize_pairs
+    from w2s.student.examples import featurize_pairs
 
     a, b = source_path("bikes.mp4"), source_path("carphone_pristine.mp4")
     rng = np.random.default_rng(0)

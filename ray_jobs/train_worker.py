@@ -4,7 +4,6 @@ shard, step, checkpoint, and at the end export the model in Hugging Face format.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -16,14 +15,20 @@ import torch
 import torch.distributed as dist
 from ray.train import Checkpoint
 
-from w2s import rundir
+from ray_jobs.progress import set_state
+from ray_jobs.train_export import export_model
+from w2s import uri
 from w2s.config import RunCfg
-from w2s.student.data import PairBatcher, direction_correct, with_mirrors
+from w2s.rundir import RunDir
+from w2s.student.batching import PairBatcher
 from w2s.student.engine import Engine, PairModel, deepspeed_config, param_groups
 from w2s.student.loss import confidence_loss
+from w2s.student.mirror import with_mirrors
+from w2s.student.preference import direction_correct
 from w2s.student.presets import create_student, image_processor
 
 STATS = ("loss", "ce", "entropy", "alpha", "lam", "temperature")
+COUNTS = 3  # after STATS: pairs with a direction right, pairs with a direction, examples
 
 
 def _log(msg: str) -> None:
@@ -31,60 +36,8 @@ def _log(msg: str) -> None:
     print(f"[train_student] {msg}", file=sys.__stdout__, flush=True)
 
 
-def _reduce(values: list[float], device) -> list[float]:
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-def _checkpoint(engine: Engine, state: dict, metrics: dict) -> None:
-    """Every rank saves its part into a local directory; Ray Train merges the uploads."""
-    tmp = tempfile.mkdtemp(prefix=f"w2s-ckpt-r{ray.train.get_context().get_world_rank()}-")
-    try:
-        engine.save(tmp, state)
-        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write_state(out_dir: str, state: dict) -> None:
-    rundir.write_parquet(rundir.join(out_dir, "curves.parquet"), pd.DataFrame(state["history"]))
-    rundir.write_json(rundir.join(out_dir, "train_state.json"),
-                      {k: v for k, v in state.items() if k != "history"})
-
-
-def _export(engine: Engine, student, tok, processor, probe: dict | None, config: dict, rank: int) -> None:
-    """Gather full weights (collective under ZeRO-3); rank 0 saves the HF model and a probe."""
-    logits = None
-    if probe is not None:
-        engine.module.eval()
-        with torch.no_grad():
-            logits = engine(probe["input_ids"], probe["attention_mask"], probe["videos"]).float().cpu()
-        engine.module.train()
-    with engine.full_state_context():
-        if rank == 0:
-            state = {k: v.detach().float().cpu().clone() for k, v in student.state_dict().items()}
-    if rank != 0:
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        student.save_pretrained(tmp, state_dict=state)
-        tok.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        rundir.upload_dir(tmp, config["export"])
-    if probe is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "export_check.pt")
-            torch.save({**{k: probe[k] for k in ("input_ids", "attention_mask", "videos")}, "logits": logits}, path)
-            rundir.upload_dir(tmp, config["out_dir"])
-
-
-def run_worker(config: dict) -> None:
-    cfg = RunCfg.model_validate(config["cfg"])
-    tc, sc, total = cfg.train, cfg.student, int(config["total_steps"])
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    device = ray.train.torch.get_device()
-    torch.manual_seed(tc.seed)
+def _build_student(cfg: RunCfg, world: int):
+    tc, sc = cfg.train, cfg.student
     if tc.strategy == "deepspeed" and tc.zero_stage == 3 and sc.preset == "paper":
         from transformers.integrations import HfDeepSpeedConfig
 
@@ -93,69 +46,121 @@ def run_worker(config: dict) -> None:
                                   patch_size=sc.patch_size)
     if tc.gradient_checkpointing:
         student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    groups = param_groups(student, tc.tune, tc.lr, tc.weight_decay)
-    engine = Engine(tc, PairModel(student), groups, total, device)
-    state = {"step": 0, "epoch": 0, "pairs_seen": 0, "history": [], "resumed_from": []}
-    ckpt = ray.train.get_checkpoint()
-    if ckpt is not None:
+    return student, tok
+
+
+class Worker:
+    """One Ray Train worker's run: `Worker(config).run()`."""
+
+    def __init__(self, config: dict):
+        self.cfg = RunCfg.model_validate(config["cfg"])
+        self.tc, self.total, self.progress = self.cfg.train, int(config["total_steps"]), config.get("progress")
+        self.run_dir, self.name = RunDir(self.cfg.run_dir), self.tc.name
+        ctx = ray.train.get_context()
+        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        self.device = ray.train.torch.get_device()
+        torch.manual_seed(self.tc.seed)
+        self.student, self.tok = _build_student(self.cfg, self.world)
+        groups = param_groups(self.student, self.tc.tune, self.tc.lr, self.tc.weight_decay)
+        self.engine = Engine(self.tc, PairModel(self.student), groups, self.total, self.device)
+        self.state = {"step": 0, "epoch": 0, "pairs_seen": 0, "history": [], "resumed_from": []}
+        self.processor = image_processor(self.student)
+        self.batcher = PairBatcher(self.student, self.tok, self.processor)
+        self.shard = ray.train.get_dataset_shard("train")
+        self.sums, self.probe, self.t0 = [0.0] * (len(STATS) + COUNTS), None, time.time()
+
+    def restore(self) -> None:
+        ckpt = ray.train.get_checkpoint()
+        if ckpt is None:
+            return
         with ckpt.as_directory() as d:
-            state = engine.load(d)
-        state["resumed_from"].append(state["step"])
-        _log(f"rank {rank}: resumed from checkpoint at step {state['step']} / {total}")
-    processor = image_processor(student)
-    batcher = PairBatcher(student, tok, processor)
-    shard = ray.train.get_dataset_shard("train")
-    log_every = max(1, total // 20)
-    probe, acc_stats, t0 = None, [0.0] * (len(STATS) + 3), time.time()
-    while state["step"] < total:
-        batches = 0
-        for batch in shard.iter_batches(batch_size=tc.batch_size, batch_format="numpy", drop_last=True,
-                                        local_shuffle_buffer_size=tc.shuffle_buffer or None,
-                                        local_shuffle_seed=tc.seed + state["epoch"]):
-            batches += 1
-            x = batcher(with_mirrors(batch) if tc.mirror_pairs else batch)
-            ids, mask = x["input_ids"].to(device), x["attention_mask"].to(device)
-            logits = engine(ids, mask, x["videos"])
-            out = confidence_loss(logits, x["labels"].to(device), state["step"] / total, mask, tc.entropy_over,
-                                  level_weight=tc.level_weight, level_pos=x["answer_pos"].to(device))
-            engine.backward(out["loss"])
-            probs = batcher.model.level_probabilities(logits.detach(), x["answer_pos"].to(device))
-            hit = direction_correct(probs, x["target"].to(device))
-            known = ~hit.isnan()
-            stats = [float(out[k].detach()) for k in STATS] + [float(hit[known].sum()), float(known.sum()), len(ids)]
-            acc_stats = [a + b for a, b in zip(acc_stats, stats, strict=True)]
-            micro = acc_stats[-1] / max(1, len(ids))
-            if probe is None:
-                probe = {"input_ids": ids.cpu(), "attention_mask": mask.cpu(), "videos": x["videos"]}
-            if not engine.step():
-                continue
-            red = _reduce(acc_stats, device)
-            acc_stats = [0.0] * len(acc_stats)
-            n = world * micro
-            state["step"] += 1
-            state["pairs_seen"] += int(red[-1])
-            rec = {"step": state["step"], **{k: red[i] / n for i, k in enumerate(STATS)},
-                   "pair_acc": red[-3] / red[-2] if red[-2] else float("nan"), "epoch": state["epoch"],
-                   "pairs_seen": state["pairs_seen"], "time_s": round(time.time() - t0, 3),
-                   **{f"lr_{k}": v for k, v in engine.lrs().items()}}
-            state["history"].append(rec)
-            if rank == 0 and (state["step"] % log_every == 0 or state["step"] == total):
-                _log(f"step {state['step']}/{total} loss {rec['loss']:.3f} ce {rec['ce']:.3f} "
+            self.state = self.engine.load(d)
+        self.state["resumed_from"].append(self.state["step"])
+        _log(f"rank {self.rank}: resumed from checkpoint at step {self.state['step']} / {self.total}")
+
+    def micro_step(self, batch: dict) -> bool:
+        """Forward + backward of one micro-batch; True when the optimizer stepped."""
+        tc, device = self.tc, self.device
+        x = self.batcher(with_mirrors(batch) if tc.mirror_pairs else batch)
+        ids, mask, pos = x["input_ids"].to(device), x["attention_mask"].to(device), x["answer_pos"].to(device)
+        logits = self.engine(ids, mask, x["videos"])
+        out = confidence_loss(logits, x["labels"].to(device), self.state["step"] / self.total, mask,
+                              tc.entropy_over, level_weight=tc.level_weight, level_pos=pos)
+        self.engine.backward(out["loss"])
+        hit = direction_correct(self.batcher.model.level_probabilities(logits.detach(), pos), x["target"].to(device))
+        known = ~hit.isnan()
+        stats = [float(out[k].detach()) for k in STATS] + [float(hit[known].sum()), float(known.sum()), len(ids)]
+        self.sums = [a + b for a, b in zip(self.sums, stats, strict=True)]
+        self.micro = self.sums[-1] / max(1, len(ids))
+        if self.probe is None:
+            self.probe = {"input_ids": ids.cpu(), "attention_mask": mask.cpu(), "videos": x["videos"]}
+        return self.engine.step()
+
+    def end_step(self) -> None:
+        """After an optimizer step: the curve row (averaged over workers), log, checkpoint."""
+        t = torch.tensor(self.sums, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        red, n, self.sums = t.tolist(), self.world * self.micro, [0.0] * len(self.sums)
+        st = self.state
+        st["step"] += 1
+        st["pairs_seen"] += int(red[-1])
+        rec = {"step": st["step"], **{k: red[i] / n for i, k in enumerate(STATS)},
+               "pair_acc": red[-3] / red[-2] if red[-2] else float("nan"), "epoch": st["epoch"],
+               "pairs_seen": st["pairs_seen"], "time_s": round(time.time() - self.t0, 3),
+               **{f"lr_{k}": v for k, v in self.engine.lrs().items()}}
+        st["history"].append(rec)
+        if self.rank == 0:
+            set_state(self.progress, st["step"], loss=f"{rec['loss']:.3f}", acc=f"{rec['pair_acc']:.2f}")
+            if st["step"] % max(1, self.total // 20) == 0 or st["step"] == self.total:
+                _log(f"step {st['step']}/{self.total} loss {rec['loss']:.3f} ce {rec['ce']:.3f} "
                      f"lambda {rec['lam']:.3f} acc {rec['pair_acc']:.2f} ({rec['time_s']:.0f} s)")
-            if state["step"] % tc.checkpoint_every == 0 or state["step"] == total:
-                if rank == 0:
-                    _write_state(config["out_dir"], state)
-                _checkpoint(engine, state, {k: rec[k] for k in ("step", "loss", "ce", "pair_acc")})
-            if state["step"] >= total:
-                break
+        if st["step"] % self.tc.checkpoint_every == 0 or st["step"] == self.total:
+            self.checkpoint({k: rec[k] for k in ("step", "loss", "ce", "pair_acc")})
+
+    def checkpoint(self, metrics: dict) -> None:
+        """Every rank saves its part into a local directory; Ray Train merges the uploads."""
+        if self.rank == 0:
+            self.write_state()
+        tmp = tempfile.mkdtemp(prefix=f"w2s-ckpt-r{self.rank}-")
+        try:
+            self.engine.save(tmp, self.state)
+            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def write_state(self) -> None:
+        uri.write_parquet(self.run_dir.curves(self.name), pd.DataFrame(self.state["history"]))
+        uri.write_json(self.run_dir.train_state(self.name),
+                       {k: v for k, v in self.state.items() if k != "history"})
+
+    def epoch(self) -> None:
+        batches = 0
+        for batch in self.shard.iter_batches(batch_size=self.tc.batch_size, batch_format="numpy", drop_last=True,
+                                             local_shuffle_buffer_size=self.tc.shuffle_buffer or None,
+                                             local_shuffle_seed=self.tc.seed + self.state["epoch"]):
+            batches += 1
+            if self.micro_step(batch):
+                self.end_step()
+                if self.state["step"] >= self.total:
+                    return
         if batches == 0:
             raise RuntimeError("the training dataset produced no batch: every pair failed to decode, or "
                                "fewer pairs than batch_size x num_workers")
-        if state["step"] < total:
-            state["epoch"] += 1
-    if probe is None:  # resumed at the end: one batch for the export check
-        x = batcher(next(iter(shard.iter_batches(batch_size=tc.batch_size, batch_format="numpy"))))
-        probe = {"input_ids": x["input_ids"], "attention_mask": x["attention_mask"], "videos": x["videos"]}
-    if rank == 0:
-        _write_state(config["out_dir"], state)
-    _export(engine, student, tok, processor, probe, config, rank)
+        self.state["epoch"] += 1
+
+    def run(self) -> None:
+        self.restore()
+        while self.state["step"] < self.total:
+            self.epoch()
+        if self.probe is None:  # resumed at the end: one batch for the export check
+            x = self.batcher(next(iter(self.shard.iter_batches(batch_size=self.tc.batch_size,
+                                                                batch_format="numpy"))))
+            self.probe = {k: x[k] for k in ("input_ids", "attention_mask", "videos")}
+        if self.rank == 0:
+            self.write_state()
+        export_model(self.engine, self.student, self.tok, self.processor, self.probe, self.run_dir, self.name,
+                     self.rank)
+
+
+def run_worker(config: dict) -> None:
+    Worker(config).run()

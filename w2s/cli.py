@@ -1,4 +1,8 @@
-"""The `w2s` command line: `w2s --help`, `w2s <command> --help`."""
+"""The library's commands of the `w2s` command line (probe, distort, metrics, sample-pool).
+
+The `w2s` program itself is assembled at the edge, in `ray_jobs.cli`, which adds
+`w2s run STAGE` (the Ray stages) to these; the library never imports the stages.
+"""
 
 from __future__ import annotations
 
@@ -71,21 +75,7 @@ def _cmd_sample_pool(args) -> int:
     return 0
 
 
-STAGES = ("metrics", "select", "score_teachers", "make_pairs", "cache_motion")
-
-
-def _cmd_run(args) -> int:
-    import importlib
-
-    if args.stage == "all":
-        for stage in STAGES:
-            importlib.import_module(f"ray_jobs.{stage}").main(args.rest)
-        return 0
-    importlib.import_module(f"ray_jobs.{args.stage}").main(args.rest)
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_commands=None) -> argparse.ArgumentParser:
     from w2s import __version__
     from w2s.video import BACKENDS
     from w2s.video.distort import KINDS
@@ -117,32 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", choices=BACKENDS, default="pyav")
     s.set_defaults(fn=_cmd_metrics)
 
-    s = sub.add_parser("run", help="run a pipeline stage (same as python -m ray_jobs.STAGE)",
-                       description="Run a Ray stage: w2s run STAGE --config configs/demo.yaml "
-                                   "[--set key=value]. STAGE 'all' runs " + ", ".join(STAGES) + " in order.")
-    s.add_argument("stage", choices=[*STAGES, "all"])
-    s.add_argument("rest", nargs=argparse.REMAINDER, help="--config FILE [--set key=value ...]")
-    s.set_defaults(fn=_cmd_run)
-
     s = sub.add_parser("sample-pool", help="build the sample pool of real clips + manifest")
     s.add_argument("--n", type=int, default=64, help="number of clips")
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=None)
     s.set_defaults(fn=_cmd_sample_pool)
+    if extra_commands is not None:
+        extra_commands(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, extra_commands=None) -> int:
+    """Run the `w2s` command; `extra_commands(subparsers)` may add commands (see ray_jobs.cli)."""
+    args = build_parser(extra_commands).parse_args(argv)
     from w2s.video import VideoDecodeError
 
     try:
         return args.fn(args)
-    except VideoDecodeError as e:
-        print(f"w2s {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError) as e:
+    except (VideoDecodeError, ValueError, FileNotFoundError) as e:
         print(f"w2s {args.command}: error: {e}", file=sys.stderr)
         return 2
 

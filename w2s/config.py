@@ -6,10 +6,13 @@ cluster (`ray job submit` sets RAY_ADDRESS; `ray.address: auto` also works).
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from w2s.uri import absolute
 
 
 class _Model(BaseModel):
@@ -35,7 +38,8 @@ class MetricsCfg(_Model):
 class SelectCfg(_Model):
     n: int = Field(32, ge=1, description="videos to select")
     bins: int = Field(7, ge=2, description="histogram bins per metric (H)")
-    reference: str | None = Field(None, description="Parquet of reference metrics; None = the pool itself")
+    reference: str | None = Field(None, description="Parquet of reference metrics; None = the shipped "
+                                                          "configs/reference_metrics.parquet")
     method: Literal["lp", "milp"] = "lp"
     time_limit_s: float = 600.0
     seed: int = 0
@@ -110,7 +114,8 @@ class TrainCfg(_Model):
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints")
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = Field(2, ge=0, description="worker-group restarts (from the last checkpoint)")
-    max_frames: int = Field(16, ge=1, description="key frames (and motion rows) per video, 1 per second")
+    max_frames: int = Field(16, ge=1, description="key frames (and motion rows) per video, 1 per second; a "
+                            "longer video is sampled evenly over its whole length")
     entropy_over: Literal["answer", "all"] = "answer"
     zero3_persistence_threshold: int = Field(100_000, ge=0, description="ZeRO-3: params smaller stay whole")
     motion_join: Literal["auto", "hash", "broadcast"] = Field(
@@ -147,6 +152,19 @@ class RunCfg(_Model):
     motion: MotionCfg = MotionCfg()
     student: StudentCfg = StudentCfg()
     train: TrainCfg = TrainCfg()
+
+    def with_absolute_paths(self) -> RunCfg:
+        """Local paths made absolute: Ray workers and Ray Train do not run in our directory.
+        `student.path` only when it exists here (else it is a hub id)."""
+        data = self.model_dump()
+        data["run_dir"], data["manifest"] = absolute(self.run_dir), absolute(self.manifest)
+        data["select"]["reference"] = absolute(self.select.reference)
+        data["motion"]["pairs"], data["motion"]["checkpoint"] = absolute(self.motion.pairs), absolute(
+            self.motion.checkpoint)
+        data["train"]["pairs"], data["train"]["storage"] = absolute(self.train.pairs), absolute(self.train.storage)
+        if self.student.path and os.path.exists(self.student.path):
+            data["student"]["path"] = absolute(self.student.path)
+        return RunCfg.model_validate(data)
 
 
 def _set(tree: dict, dotted: str, raw: str) -> None:

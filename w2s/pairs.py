@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from w2s.prompts import QUESTION, SYSTEM, answer
+from w2s.conversation import QUESTION, SYSTEM, answer
 
 PAIR_COLUMNS = ["first_uri", "second_uri", "label", "kind", "family", "levels", "stage"]
 

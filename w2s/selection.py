@@ -144,12 +144,10 @@ def random_subset_tv(candidates: np.ndarray, reference: np.ndarray, n: int, bins
 
 
 def plot_histograms(path: str, candidates, reference, chosen, names, bins: int = 7, seed: int = 0):
-    """PNG: per metric, the target histogram vs a random subset vs the selected subset."""
-    import matplotlib
+    """PNG (local path or URI): per metric, the target histogram vs a random subset vs the selected subset."""
+    from w2s.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     cand, ref = np.asarray(candidates, float), np.asarray(reference, float)
     lo, hi = cand.min(axis=0), cand.max(axis=0)
     codes = bin_codes(cand, lo, hi, bins)
@@ -173,5 +171,4 @@ def plot_histograms(path: str, candidates, reference, chosen, names, bins: int =
         axes[j // cols][j % cols].axis("off")
     fig.suptitle(f"subset of {len(chosen)} vs target: metric histograms ({bins} bins)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    return save_png(fig, path)

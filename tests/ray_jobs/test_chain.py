@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import demo_overrides
-from w2s import rundir
+from w2s import rundir, uri
 from w2s.config import load_config
 from w2s.metrics import METRIC_NAMES
 
@@ -42,7 +42,7 @@ def chain(local_ray, small_pool, tmp_path_factory):
 
 def test_metrics_stage_measures_good_and_records_bad(chain, small_pool):
     run = str(chain["run"])
-    table = rundir.read_table(rundir.join(run, "metrics"))
+    table = rundir.read_table(uri.join(run, "metrics"))
     assert len(table) == len(small_pool["good"]) + len(small_pool["bad"])
     assert table["uri"].is_unique
     good = table[table["error"].isna()]
@@ -68,7 +68,7 @@ def test_select_stage_matches_the_reference_better_than_random(chain):
 def test_score_teachers_stage_scores_every_selected_video(chain):
     sel = pd.read_parquet(os.path.join(chain["run"], "select", "selected.parquet"))
     for name in ("niqe", "lowlevel"):
-        t = rundir.read_table(rundir.join(str(chain["run"]), "teacher_scores", name))
+        t = rundir.read_table(uri.join(str(chain["run"]), "teacher_scores", name))
         assert sorted(t["uri"]) == sorted(sel["uri"])
         assert t["score"].notna().all() and t["score"].std() > 0
     assert {t["teacher"] for t in chain["score"]["teachers"]} == {"niqe", "lowlevel"}
@@ -107,11 +107,11 @@ def test_rerun_skips_finished_work(chain):
 
 
 def test_cache_motion_stage_covers_every_pair_video(chain):
-    from ray_jobs.cache_motion import load_motion
+    from w2s.rundir import RunDir
 
     pairs = pd.read_parquet(os.path.join(chain["run"], "pairs", "stage1", "pairs.parquet"))
     uris = set(pairs["first_uri"]) | set(pairs["second_uri"])
-    feats = load_motion(str(chain["run"]))
+    feats = RunDir(chain["run"]).read_motion()
     assert set(feats) == uris
     for f in feats.values():
         assert f.shape[1] == 256 and 2 <= f.shape[0] <= 6 and np.isfinite(f).all()

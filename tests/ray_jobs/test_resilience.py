@@ -1,6 +1,7 @@
 """Interrupted runs resume without loss or duplicates; a dying worker node loses nothing;
 a stage runs through the real `ray job submit` CLI."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -8,8 +9,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pandas as pd
+import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -119,6 +122,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for_dashboard(head: subprocess.Popen, dash: int, timeout_s: float = 180) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        assert head.poll() is None, "ray start --head exited"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{dash}/api/version", timeout=2):
+                return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError("the Ray dashboard did not come up")
+
+
+def _stop_tree(head: subprocess.Popen) -> None:
+    """Stop `ray start --block` and every process it started (GCS, raylet, dashboard, workers, the
+    job's driver), and nothing else: a user's own Ray on this machine is left alone."""
+    root = psutil.Process(head.pid)
+    procs = [root, *root.children(recursive=True)]
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(alive, timeout=30)
+
+
 def test_metrics_stage_through_ray_job_submit(small_pool, tmp_path):
     import ray
 
@@ -127,10 +157,12 @@ def test_metrics_stage_through_ray_job_submit(small_pool, tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     port, dash = _free_port(), _free_port()
-    subprocess.run([os.path.join(bindir, "ray"), "start", "--head", f"--port={port}", "--num-cpus=2",
-                    "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--disable-usage-stats"],
-                   env=env, check=True, capture_output=True, timeout=180)
+    head = subprocess.Popen([os.path.join(bindir, "ray"), "start", "--head", "--block", f"--port={port}",
+                             "--num-cpus=2", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
+                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
+        _wait_for_dashboard(head, dash)
         run = tmp_path / "job_run"
         stage = _stage_cmd(run, small_pool["manifest"], **{"metrics.batch_size": 2})
         r = subprocess.run([os.path.join(bindir, "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dash}",
@@ -141,4 +173,4 @@ def test_metrics_stage_through_ray_job_submit(small_pool, tmp_path):
         table = rundir.read_table(str(run / "metrics"))
         assert len(table) == 12 and table["error"].notna().sum() == 2
     finally:
-        subprocess.run([os.path.join(bindir, "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_tree(head)

@@ -45,8 +45,8 @@ def train_data(tmp_path_factory):
     import ray
 
     from ray_jobs import cache_motion
-    from ray_jobs.common import init_ray
     from ray_jobs.make_pairs import render_synthetic
+    from ray_jobs.runtime import init_ray
     from w2s.pairs import synthetic_pairs
     from w2s.pool import build_pool
 
@@ -115,13 +115,13 @@ def _registered(data, name) -> bool:
 
 
 def _held_out_accuracy(data, name) -> float:
-    from ray_jobs.cache_motion import load_motion
-    from w2s.prompts import LEVELS
-    from w2s.student.data import direction_correct
+    from w2s.conversation import LEVELS
+    from w2s.rundir import RunDir
     from w2s.student.infer import PairScorer
+    from w2s.student.preference import direction_correct
 
     pairs = pd.read_parquet(data["paths"]["eval"])
-    scorer = PairScorer.from_pretrained(str(data["run"] / "student" / name), motion=load_motion(str(data["run"])),
+    scorer = PairScorer.from_pretrained(str(data["run"] / "student" / name), motion=RunDir(data["run"]).read_motion(),
                                         max_frames=LEARN["train.max_frames"])
     probs = torch.cat([scorer.pair_probabilities_batch(list(zip(c["first_uri"], c["second_uri"], strict=True)))
                        for _, c in pairs.groupby(np.arange(len(pairs)) // 8)])

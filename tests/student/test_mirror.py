@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from w2s.conversation import LEVELS, mirror_label
 from w2s.pairs import severity_label
-from w2s.prompts import LEVELS
-from w2s.student.data import canonical_pairs, mirror_label, with_mirrors
+from w2s.student.mirror import canonical_pairs, with_mirrors
 
 
 @pytest.mark.parametrize("i,j", [(1, 2), (1, 5), (4, 3), (5, 1)])

@@ -1,9 +1,9 @@
 import torch
 
-from w2s.prompts import LEVELS
+from w2s.conversation import LEVELS
 from w2s.student.model import W2SStudent
 from w2s.student.presets import create_student
-from w2s.student.prompting import PairEncoder
+from w2s.student.tokens import PairEncoder
 
 
 def _batch(model, tok, seed=0):

@@ -6,12 +6,11 @@ from __future__ import annotations
 import pandas as pd
 
 
-def plot_curves(history: pd.DataFrame, path: str, title: str = "student training") -> None:
-    import matplotlib
+def plot_curves(history: pd.DataFrame, path: str, title: str = "student training") -> str:
+    """Write the curves PNG to a local path or URI."""
+    from w2s.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     h = history.sort_values("step")
     x = h["step"]
     smooth = max(1, len(h) // 25)
@@ -33,5 +32,4 @@ def plot_curves(history: pd.DataFrame, path: str, title: str = "student training
         ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    return save_png(fig, path)

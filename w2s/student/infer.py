@@ -1,7 +1,7 @@
 """Reading the student: the five level probabilities of a pair (what scoring and mining use).
 
-    scorer = PairScorer.from_pretrained("runs/demo/run/student/stage1", motion=load_motion(run_dir))
-    p = scorer.pair_probabilities(first_uri, second_uri)      # (5,) in w2s.prompts.LEVELS order
+    scorer = PairScorer.from_pretrained("runs/demo/run/student/stage1", motion=RunDir(run_dir).read_motion())
+    p = scorer.pair_probabilities(first_uri, second_uri)      # (5,) in w2s.conversation.LEVELS order
 
 A video is a URI (key frames decoded here; motion looked up in `motion`, a
 uri -> (K, 256) mapping such as the cache_motion output, else computed with
@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from w2s.prompts import LEVELS
-from w2s.student.data import keyframes, video_inputs
-from w2s.student.prompting import PairEncoder
+from w2s.conversation import LEVELS
+from w2s.student.examples import keyframes, motion_rows, video_inputs
+from w2s.student.tokens import PairEncoder
 
 Video = str | Mapping
 
@@ -52,7 +52,7 @@ class PairScorer:
                 motion = self.extractor.features(video)
             else:
                 raise KeyError(f"no motion features for {video} (pass motion= or motion_extractor=)")
-        return video_inputs(frames, np.asarray(motion, np.float32)[: self.max_frames], self.proc)
+        return video_inputs(frames, motion_rows(motion, self.max_frames), self.proc)
 
     @torch.no_grad()
     def pair_probabilities_batch(self, pairs: Sequence[tuple[Video, Video]],

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
 
-from w2s.prompts import LEVELS
+from w2s.conversation import LEVELS
 
 
 class W2SStudentConfig(LlavaOnevisionConfig):
@@ -87,7 +87,7 @@ class W2SStudent(LlavaOnevisionForConditionalGeneration):
     def level_probabilities(self, logits: torch.Tensor, positions: torch.Tensor,
                             temperature: float = 1.0) -> torch.Tensor:
         """Softmax over the five level words of the logits at `positions` (B,) -> (B, 5),
-        in the order of w2s.prompts.LEVELS."""
+        in the order of w2s.conversation.LEVELS."""
         ids = torch.tensor(self.config.level_token_ids, device=logits.device)
         picked = logits[torch.arange(len(positions), device=logits.device), positions][:, ids]
         return torch.softmax(picked.float() / temperature, dim=-1)

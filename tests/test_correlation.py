@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from w2s.metrics import correlations, logistic4
+from w2s.correlation import correlations, logistic4
 
 
 def test_perfect_rank_agreement():

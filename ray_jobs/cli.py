@@ -1,0 +1,129 @@
+"""The one way into the stages:
+
+    python -m ray_jobs STAGE|all --config FILE [--set key=value ...] [--verbose]
+    python -m ray_jobs.STAGE     --config FILE [...]       (the same; users' scripts call it)
+    w2s run STAGE|all            --config FILE [...]       (the same, from the `w2s` command)
+
+Parses the config (local paths made absolute), opens the quiet log under the run
+directory (`--verbose`: everything on the terminal instead), connects to Ray once,
+runs the stage(s) from the registry in order and turns the expected failures (a
+missing input, a bad config) into a one-line error with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+
+from ray_jobs import registry
+from ray_jobs.console import console, quiet_output
+from w2s import uri
+from w2s.config import load_config
+from w2s.rundir import MissingInput, RunDir
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def build_parser(prog: str, stage: registry.Stage | None = None) -> argparse.ArgumentParser:
+    if stage is not None:
+        p = argparse.ArgumentParser(prog=prog, description=stage.doc,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    else:
+        listing = "\n".join(f"  {s.name:<15} {s.help}" for s in registry.STAGES)
+        p = argparse.ArgumentParser(
+            prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
+            description=f"Run a pipeline stage, or `all` of them in order.\n\nstages:\n{listing}\n"
+                        f"  {'all':<15} every stage above, in this order, on one Ray connection")
+        p.add_argument("stage", choices=[*registry.BY_NAME, "all"], metavar="STAGE")
+    p.add_argument("--config", required=True, help="YAML recipe, e.g. configs/demo.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set select.n=100 (repeatable)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show Ray's and the libraries' logs on the terminal instead of the log file")
+    return p
+
+
+def _log_target(run: RunDir, name: str) -> tuple[str, str]:
+    """(local file to write, where it belongs under the run directory)."""
+    dest = uri.join(run.logs(), f"{time.strftime('%Y%m%d-%H%M%S')}-{name}.log")
+    local = uri.local_path(dest) if run.is_local else os.path.join(tempfile.mkdtemp(prefix="w2s-log-"),
+                                                                    os.path.basename(dest))
+    return local, dest
+
+
+def _run(stages: list[registry.Stage], cfg) -> None:
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, force=True)
+    if any(s.needs_ray for s in stages):
+        from ray_jobs.runtime import init_ray
+
+        init_ray(cfg)
+    for i, stage in enumerate(stages, 1):
+        if len(stages) > 1:
+            console.print(f"-- stage {i}/{len(stages)}: {stage.name} ({stage.help})")
+        stage.run(cfg)
+
+
+def run_stages(stages: list[registry.Stage], cfg, verbose: bool, name: str) -> int:
+    """Run `stages` with the quiet log (unless verbose); 0 ok, 2 a user error, 1 a crash."""
+    run = RunDir(cfg.run_dir)
+    local_log, dest = _log_target(run, name)
+    with contextlib.ExitStack() as stack:
+        if not verbose:
+            if not run.is_local:  # the log is written here and copied under the run directory
+                stack.callback(lambda: uri.write_bytes(dest, open(local_log, "rb").read()))
+            stack.enter_context(quiet_output(local_log))
+            console.print(f"w2s: {name} on {run.root}; full log: {dest} (--verbose shows it here)")
+        try:
+            _run(stages, cfg)
+            return 0
+        except MissingInput as e:
+            console.error(str(e))
+        except SystemExit as e:
+            if not isinstance(e.code, str):
+                raise
+            console.error(e.code)
+        except ValueError as e:  # bad values met at run time (a config key, an input file)
+            logging.getLogger("ray_jobs").exception("%s failed", name)
+            console.error(f"{e} (traceback in {dest})" if not verbose else str(e))
+        except Exception:
+            console.error(f"{name} failed:\n{traceback.format_exc()}")
+            return 1
+        return 2
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m ray_jobs", stage: str | None = None) -> int:
+    spec = registry.get(stage) if stage else None
+    p = build_parser(prog, spec)
+    args = p.parse_args(argv)
+    name = stage or args.stage
+    try:
+        cfg = load_config(args.config, args.set).with_absolute_paths()
+    except (ValueError, OSError) as e:
+        p.exit(2, f"{p.prog}: error: bad config: {e}\n")
+    return run_stages(registry.resolve(name), cfg, args.verbose, name)
+
+
+def stage_main(stage: str) -> None:
+    """`python -m ray_jobs.<stage>`: the same as `python -m ray_jobs <stage>`."""
+    sys.exit(main(sys.argv[1:], prog=f"python -m ray_jobs.{stage}", stage=stage))
+
+
+def _add_run_command(sub) -> None:
+    """`w2s run` in the `w2s --help` listing (its arguments are parsed by `main`, see w2s_main)."""
+    sub.add_parser("run", help="run a pipeline stage or `all` (same as python -m ray_jobs)")
+
+
+def w2s_main(argv: list[str] | None = None) -> int:
+    """The `w2s` console script: the library's commands plus `run`."""
+    from w2s.cli import main as library_main
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:
+        return main(argv[1:], prog="w2s run")
+    return library_main(argv, extra_commands=_add_run_command)

@@ -1,0 +1,52 @@
+"""The stages' link to Ray: connecting (a local Ray or the cluster), and resuming
+a Ray Data stage (the rows already in its output are skipped)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from w2s import rundir
+from w2s.config import RunCfg
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def init_ray(cfg: RunCfg) -> None:
+    """Connect to the cluster (RAY_ADDRESS / ray.address) or start a local Ray."""
+    import ray
+    from ray.data import DataContext
+
+    if not ray.is_initialized():
+        kwargs = {"address": cfg.ray.address} if cfg.ray.address else {}
+        if not cfg.ray.address and not os.environ.get("RAY_ADDRESS") and cfg.ray.num_cpus:
+            kwargs["num_cpus"] = cfg.ray.num_cpus
+        # workers import w2s / ray_jobs from this checkout when it is not installed there
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+        ray.init(runtime_env={"env_vars": env}, log_to_driver=True, **kwargs)
+    ctx = DataContext.get_current()
+    # in quiet mode stdout is the log file, so Ray Data logs its progress there (no bars)
+    ctx.enable_progress_bars = cfg.ray.progress_bars
+    ctx.op_resource_reservation_enabled = cfg.ray.op_resource_reservation
+
+
+@functools.lru_cache(maxsize=4)
+def _resolve(ref) -> frozenset:
+    import ray
+
+    return frozenset(ray.get(ref)) if ref is not None else frozenset()
+
+
+def _drop_done(batch, done=None):
+    return rundir.drop_done(batch, _resolve(done))
+
+
+def skip_done(ds, output: str):
+    """`ds` (rows with a `uri`) without the URIs already in the stage output `output`, and
+    how many those were. The done set goes to the object store once; each worker reads it once."""
+    import ray
+
+    done = rundir.done_uris(output)
+    if not done:
+        return ds, 0
+    return ds.map_batches(_drop_done, batch_format="pandas", fn_kwargs={"done": ray.put(done)}), len(done)

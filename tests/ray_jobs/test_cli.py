@@ -1,0 +1,101 @@
+"""The one entry point (`python -m ray_jobs`, `python -m ray_jobs.<stage>`, `w2s run`), the stage
+registry, the layering rules, and quiet output with the full log under the run directory."""
+
+import ast
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ray_jobs import registry
+from tests.conftest import demo_overrides
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
+
+
+def _imports(path: str) -> set[str]:
+    tree = ast.parse(open(path).read())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+    return out
+
+
+def test_all_runs_every_stage_in_order_training_included():
+    names = [s.name for s in registry.resolve("all")]
+    assert names == ["metrics", "select", "score_teachers", "make_pairs", "cache_motion", "train_student"]
+    assert [s.name for s in registry.resolve("select")] == ["select"]
+    with pytest.raises(KeyError, match="unknown stage"):
+        registry.get("nope")
+    for s in registry.STAGES:  # every registered stage is a module with run() and a docstring
+        assert callable(s.module().run) and s.module().__doc__.startswith(f"Stage `{s.name}`")
+
+
+def test_layers_library_never_imports_stages_and_stages_never_import_each_other():
+    for path in glob.glob(os.path.join(ROOT, "w2s", "**", "*.py"), recursive=True):
+        bad = {m for m in _imports(path) if m.split(".")[0] in ("ray_jobs", "ray")}
+        assert not bad, f"{path} imports {bad}: the library stays free of Ray and of the stages"
+    stages = set(registry.BY_NAME)
+    for path in glob.glob(os.path.join(ROOT, "ray_jobs", "*.py")):
+        me = os.path.splitext(os.path.basename(path))[0]
+        others = {m for m in _imports(path) if m.startswith("ray_jobs.") and m.split(".")[1] in stages - {me}}
+        assert not others, f"{path} imports the stage(s) {others}"
+        assert '"://" in' not in open(path).read(), f"{path}: use w2s.uri.is_local"
+
+
+def _run(*args, **kw):
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def test_help_lists_every_stage_and_each_stage_has_its_own():
+    r = _run("-m", "ray_jobs", "--help")
+    assert r.returncode == 0 and all(s.name in r.stdout for s in registry.STAGES) and "all" in r.stdout
+    r = _run("-m", "ray_jobs.train_student", "--help")
+    assert r.returncode == 0 and "Ray Train + DeepSpeed" in r.stdout and "--verbose" in r.stdout
+    r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "w2s"), "run", "--help"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "train_student" in r.stdout and "w2s run" in r.stdout
+
+
+def test_a_missing_input_is_one_line_naming_the_stage_to_run(tmp_path):
+    r = _run("-m", "ray_jobs", "select", "--config", CONFIG, "--set", f"run_dir={tmp_path / 'run'}")
+    assert r.returncode == 2, r.stderr
+    assert "run the `metrics` stage first" in r.stderr and "Traceback" not in r.stderr + r.stdout
+
+
+@pytest.mark.slow
+def test_quiet_by_default_with_the_full_log_in_the_run_dir(small_pool, tmp_path):
+    run = tmp_path / "run"
+    sets = [a for s in demo_overrides(run, small_pool["manifest"]) for a in ("--set", s)]
+    r = _run("-m", "ray_jobs", "metrics", "--config", CONFIG, *sets)
+    assert r.returncode == 0, r.stderr[-3000:]
+    terminal = (r.stdout + r.stderr).splitlines()
+    assert any("stage metrics" in line for line in terminal)  # the summary
+    assert any("metrics: 12/12 videos" in line for line in terminal)  # progress (non-TTY: by quarters)
+    assert not [line for line in terminal if " INFO " in line or "(pid=" in line], terminal
+    assert len(terminal) < 40, len(terminal)
+    logs = glob.glob(str(run / "logs" / "*-metrics.log"))
+    assert len(logs) == 1
+    text = open(logs[0]).read()
+    assert "Started a local Ray instance" in text or "ray" in text.lower()
+    assert "stage metrics" in text  # the summary is kept in the log too
+    # --verbose: everything on the terminal, no log file
+    r = _run("-m", "ray_jobs", "select", "--config", CONFIG, *sets, "--verbose")
+    assert r.returncode == 0 and "stage select" in r.stdout
+    assert not glob.glob(str(run / "logs" / "*-select.log"))
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    paths = glob.glob(os.path.join(ROOT, "w2s", "**", "*.py"), recursive=True)
+    for path in paths + glob.glob(os.path.join(ROOT, "ray_jobs", "*.py")):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno - node.lineno < 60, f"{path}: {node.name} is {node.end_lineno - node.lineno} lines"
