@@ -59,14 +59,21 @@ def _log_target(run: RunDir, name: str) -> tuple[str, str]:
 
 def _run(stages: list[registry.Stage], cfg) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, force=True)
-    if any(s.needs_ray for s in stages):
+    uses_ray = any(s.needs_ray for s in stages)
+    if uses_ray:
         from ray_jobs.runtime import init_ray
 
         init_ray(cfg)
-    for i, stage in enumerate(stages, 1):
-        if len(stages) > 1:
-            console.print(f"-- stage {i}/{len(stages)}: {stage.name} ({stage.help})")
-        stage.run(cfg)
+    try:
+        for i, stage in enumerate(stages, 1):
+            if len(stages) > 1:
+                console.print(f"-- stage {i}/{len(stages)}: {stage.name} ({stage.help})")
+            stage.run(cfg)
+    finally:
+        if uses_ray:  # while the log is still open: the last worker lines Ray forwards land there
+            import ray
+
+            ray.shutdown()
 
 
 def run_stages(stages: list[registry.Stage], cfg, verbose: bool, name: str) -> int:

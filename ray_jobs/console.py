@@ -71,8 +71,13 @@ class ProgressBar:
         if con.tty:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, desc=desc, unit=unit, file=con.err, dynamic_ncols=True,
-                            leave=True)
+            try:
+                cols = os.get_terminal_size(con.err.fileno()).columns
+            except (OSError, AttributeError, ValueError):
+                cols = 0
+            # a terminal that reports no width (a pty without a size) gets a fixed one
+            self.bar = tqdm(total=self.total, desc=desc, unit=unit, file=con.err, leave=True,
+                            dynamic_ncols=cols > 0, ncols=None if cols > 0 else 100)
 
     def update(self, n: int, postfix: dict | None = None) -> None:
         n = min(int(n), self.total) if self.total else int(n)

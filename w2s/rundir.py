@@ -47,7 +47,8 @@ def parquet_files(path: str) -> list[str]:
 
 
 def read_table(path: str, key: str | tuple[str, ...] | None = "uri", columns=None):
-    """All rows of a stage output as pandas, deduplicated on `key`. Corrupt parts are removed."""
+    """All rows of a stage output as pandas, deduplicated and sorted on `key` (part files are named
+    by the writer, so their order is not the same between runs). Corrupt parts are removed."""
     import pandas as pd
 
     fsys, _ = uri.filesystem(path)
@@ -61,7 +62,8 @@ def read_table(path: str, key: str | tuple[str, ...] | None = "uri", columns=Non
         return pd.DataFrame(columns=columns) if columns else pd.DataFrame()
     df = pd.concat(frames, ignore_index=True)
     if key is not None and len(df):
-        df = df.drop_duplicates(subset=[key] if isinstance(key, str) else list(key), keep="first")
+        keys = [key] if isinstance(key, str) else list(key)
+        df = df.drop_duplicates(subset=keys, keep="first").sort_values(keys, kind="stable")
     return df.reset_index(drop=True)
 
 

@@ -73,6 +73,23 @@ def test_random_init_is_reported_loudly(caplog):
     assert random_init and "RANDOMLY INITIALISED" in caplog.text
 
 
+def test_random_init_is_the_same_network_in_every_process():
+    """Actors of the motion stage each build their own network: random weights must agree."""
+    torch.manual_seed(123)
+    a, _ = load_slowfast(None)
+    torch.manual_seed(456)
+    b, _ = load_slowfast(None)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_random_init_leaves_the_callers_rng_alone():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    load_slowfast(None)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_one_feature_per_second(tmp_path):
     path = write_video(tmp_path / "v.mp4", moving_frames(70, w=64, h=48), fps=25)  # 2.8 s
     ext = MotionExtractor(size=64, batch_size=2)

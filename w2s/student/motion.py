@@ -24,6 +24,7 @@ CHUNK = 32
 SIZE = 224
 MEAN, STD = 0.45, 0.225
 FEATURE_DIM = 256
+RANDOM_INIT_SEED = 0
 RANDOM_INIT_WARNING = ("SlowFast motion features use RANDOMLY INITIALISED weights (no checkpoint given): "
                        "fine for tests and the demo, meaningless for real training")
 
@@ -40,8 +41,11 @@ def chunk_to_pathways(chunk: np.ndarray) -> list[torch.Tensor]:
 
 
 def load_slowfast(checkpoint: str | None) -> tuple[SlowFastR50, bool]:
-    """The network and whether it is randomly initialised."""
-    model = SlowFastR50()
+    """The network and whether it is randomly initialised. Random weights are seeded, so every
+    actor of a stage (and every run) computes features with the same network."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        model = SlowFastR50()
     if not checkpoint:
         log.warning(RANDOM_INIT_WARNING)
         return model.eval(), True
