@@ -18,8 +18,10 @@ def init_ray(cfg: RunCfg) -> None:
     from ray.data import DataContext
 
     if not ray.is_initialized():
-        kwargs = {"address": cfg.ray.address} if cfg.ray.address else {}
-        if not cfg.ray.address and not os.environ.get("RAY_ADDRESS") and cfg.ray.num_cpus:
+        address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
+        # no address: a new local Ray, even if `ray start` left a cluster (or its address file) here
+        kwargs = {"address": address or "local"}
+        if not address and cfg.ray.num_cpus:
             kwargs["num_cpus"] = cfg.ray.num_cpus
         # workers import w2s / ray_jobs from this checkout when it is not installed there
         env = {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}

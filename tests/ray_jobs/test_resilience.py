@@ -3,10 +3,12 @@ a stage runs through the real `ray job submit` CLI."""
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -157,10 +159,13 @@ def test_metrics_stage_through_ray_job_submit(small_pool, tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     port, dash = _free_port(), _free_port()
+    # its own temp dir: the address file `ray start` writes stays out of /tmp/ray, where a later
+    # ray.init() (here or a user's) would find it and try to join this cluster after it is gone
+    temp = tempfile.mkdtemp(prefix="w2s-ray-", dir="/tmp")
     head = subprocess.Popen([os.path.join(bindir, "ray"), "start", "--head", "--block", f"--port={port}",
                              "--num-cpus=2", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             f"--temp-dir={temp}", "--disable-usage-stats"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_dashboard(head, dash)
         run = tmp_path / "job_run"
@@ -174,3 +179,4 @@ def test_metrics_stage_through_ray_job_submit(small_pool, tmp_path):
         assert len(table) == 12 and table["error"].notna().sum() == 2
     finally:
         _stop_tree(head)
+        shutil.rmtree(temp, ignore_errors=True)
