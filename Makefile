@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/stages.py
+	$(BIN)/python bench/progress.py
 	$(BIN)/python bench/train.py
 
 lint: setup

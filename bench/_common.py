@@ -63,3 +63,16 @@ def write_result(name: str, payload: dict) -> str:
         json.dump(payload, fh, indent=2)
     print(f"wrote {path}")
     return path
+
+
+def stage_bench_pool(doc: str):
+    """`--quick` from the command line and the sample pool the stage benchmarks share (16 or 48 clips)."""
+    import argparse
+
+    from w2s.pool import build_pool
+
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    return args, build_pool(16 if args.quick else 48, os.path.join(CACHE, "pool_stages"), seed=2, progress=False)

@@ -7,7 +7,6 @@ for 10k / 100k / 1M synthetic candidates.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
 import re
@@ -20,11 +19,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _common import CACHE, write_result  # noqa: E402
+from _common import stage_bench_pool, write_result  # noqa: E402
 
 from w2s.config import load_config  # noqa: E402
 from w2s.metrics.table import safe_video_metrics  # noqa: E402
-from w2s.pool import build_pool  # noqa: E402
 from w2s.selection import select  # noqa: E402
 
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml")
@@ -93,13 +91,9 @@ def solve_times(sizes) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
     import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    pool = build_pool(16 if args.quick else 48, os.path.join(CACHE, "pool_stages"), seed=2, progress=False)
+    args, pool = stage_bench_pool(__doc__)
     uris = list(pool["uri"])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,21 +35,23 @@ def plan(cfg, run_dir: RunDir, world: int) -> dict:
         raise SystemExit(f"{int(good.sum())} usable pairs: fewer than one step of {per_step} "
                          "(batch_size x grad_accum x num_workers)")
     total = tc.max_steps or max(1, math.ceil(tc.epochs * steps_per_epoch))
-    used = set(pairs["first_uri"]) | set(pairs["second_uri"])
-    motion_mb = float(motion.loc[motion["uri"].isin(used), "num_chunks"].sum()) * 1024 / 2**20
+    used = motion[motion["uri"].isin(set(pairs["first_uri"]) | set(pairs["second_uri"]))]
+    motion_mb = float(used["num_chunks"].sum()) * 1024 / 2**20
+    capped = int((used["num_chunks"] > tc.max_frames).sum())  # longer than max_frames seconds
     join = tc.motion_join if tc.motion_join != "auto" else (
         "broadcast" if motion_mb <= tc.broadcast_limit_mb else "hash")
     return {"index": pairs, "motion_join": join, "motion_mb": round(motion_mb, 2), "pairs": len(pairs),
             "usable": int(good.sum()), "dropped": len(dropped), "bad_uris": bad_uris,
-            "steps_per_epoch": steps_per_epoch, "total_steps": total, "pairs_per_step": per_step}
+            "steps_per_epoch": steps_per_epoch, "total_steps": total, "pairs_per_step": per_step,
+            "videos_over_max_frames": capped}
 
 
 def _motion_ok(t: pa.Table) -> pa.Table:
     return t.filter(pc.is_null(t["error"])).select(["uri", "features"])
 
 
-def _featurize_ok(batch: pd.DataFrame, size: int, max_frames: int) -> pa.Table:
-    t = featurize_pairs(batch, size, max_frames)
+def _featurize_ok(batch: pd.DataFrame, size: int, max_frames: int, sampling: str) -> pa.Table:
+    t = featurize_pairs(batch, size, max_frames, sampling)
     for r in t.filter(pc.is_valid(t["error"])).to_pylist():
         log.warning("pair dropped (%s | %s): %s", r["first_uri"], r["second_uri"], r["error"])
     return t.filter(pc.is_null(t["error"]))
@@ -58,7 +60,8 @@ def _featurize_ok(batch: pd.DataFrame, size: int, max_frames: int) -> pa.Table:
 _BROADCAST: dict = {}  # per worker process: the broadcast motion table, fetched once
 
 
-def _featurize_broadcast(batch: pd.DataFrame, size: int, max_frames: int, motion_ref: list) -> pa.Table:
+def _featurize_broadcast(batch: pd.DataFrame, size: int, max_frames: int, sampling: str,
+                         motion_ref: list) -> pa.Table:
     import ray
 
     key = motion_ref[0].hex()
@@ -69,7 +72,7 @@ def _featurize_broadcast(batch: pd.DataFrame, size: int, max_frames: int, motion
     batch = batch[batch["first_uri"].isin(motion) & batch["second_uri"].isin(motion)].copy()
     batch["first_motion"] = [motion[u] for u in batch["first_uri"]]
     batch["second_motion"] = [motion[u] for u in batch["second_uri"]]
-    return _featurize_ok(batch, size, max_frames)
+    return _featurize_ok(batch, size, max_frames, sampling)
 
 
 def _hash_join(ds, cfg, run_dir: RunDir):
@@ -98,7 +101,7 @@ def build_dataset(cfg, run_dir: RunDir, pairs: pd.DataFrame, image_size: int, br
     pairs = pairs.sample(frac=1.0, random_state=tc.seed).reset_index(drop=True)  # global shuffle
     rows = max(tc.decode_batch_size, math.ceil(len(pairs) / 2000))
     ds = ray.data.from_pandas([pairs.iloc[i: i + rows] for i in range(0, len(pairs), rows)])
-    kwargs = {"size": image_size, "max_frames": tc.max_frames}
+    kwargs = {"size": image_size, "max_frames": tc.max_frames, "sampling": tc.frame_sampling}
     if broadcast:
         fn, kwargs["motion_ref"] = _featurize_broadcast, [ray.put(run_dir.motion_bytes())]
     else:

@@ -97,6 +97,10 @@ def run(cfg) -> dict:
     if p["bad_uris"]:
         run_dir.write_failures(STAGE, pd.DataFrame(
             {"uri": p["bad_uris"], "reason": "no motion features (failed or missing in cache_motion)"}))
+    if p["videos_over_max_frames"]:
+        how = "their first" if tc.frame_sampling == "first" else "spread over their length:"
+        console.warn(f"{p['videos_over_max_frames']} videos are longer than train.max_frames = {tc.max_frames} s: "
+                     f"{how} {tc.max_frames} key frames are used (train.frame_sampling: {tc.frame_sampling})")
     use_gpu = tc.use_gpu if tc.use_gpu is not None else bool(ray.cluster_resources().get("GPU", 0))
     t0 = time.time()
     with Tracker(p["total_steps"], f"{STAGE} {tc.name}", "steps") as progress:
@@ -115,6 +119,8 @@ def _summary(cfg, run_dir: rundir.RunDir, p: dict, info: dict, use_gpu: bool) ->
     console.summary(f"stage {STAGE}: {tc.name} ({run_dir.root})", {
         "pairs (usable / dropped)": f"{p['usable']} / {p['dropped']}",
         "motion join": f"{p['motion_join']} ({p['motion_mb']} MB of features)",
+        "key frames per video": f"<= {tc.max_frames} ({tc.frame_sampling}); "
+                                f"{p['videos_over_max_frames']} videos longer than that",
         "workers / strategy": f"{tc.num_workers} x {'GPU' if use_gpu else 'CPU'} / {tc.strategy}"
                               + (f" ZeRO-{tc.zero_stage}" if tc.strategy == "deepspeed" else ""),
         "steps (done / planned)": f"{info['steps_done']} / {p['total_steps']}  "

@@ -114,8 +114,11 @@ class TrainCfg(_Model):
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints")
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = Field(2, ge=0, description="worker-group restarts (from the last checkpoint)")
-    max_frames: int = Field(16, ge=1, description="key frames (and motion rows) per video, 1 per second; a "
-                            "longer video is sampled evenly over its whole length")
+    max_frames: int = Field(16, ge=1, description="key frames (and motion rows) per video, 1 per second")
+    frame_sampling: Literal["first", "spread"] = Field(
+        "first", description="a video longer than max_frames seconds: its first max_frames seconds, or "
+                             "max_frames seconds spread evenly over its whole length; the stage reports how "
+                             "many videos the cap applies to")
     entropy_over: Literal["answer", "all"] = "answer"
     zero3_persistence_threshold: int = Field(100_000, ge=0, description="ZeRO-3: params smaller stay whole")
     motion_join: Literal["auto", "hash", "broadcast"] = Field(

@@ -4,10 +4,11 @@ second_uri, label) joined with both videos' cached motion features becomes, afte
 key frames (uint8, resized to the vision tower's square input) and the motion
 features (one 256-d row per second).
 
-Key frames are one per second (METHOD.md). A video longer than `max_frames`
-seconds is sampled evenly over its whole length (first and last second
-included), and its motion rows are taken at the same spread, so a long video is
-never cut to its opening seconds.
+Key frames are one per second (METHOD.md), at most `max_frames` of them, and the
+motion rows of the same seconds. For a video longer than `max_frames` seconds,
+`sampling` says which seconds: "first" (its opening seconds) or "spread" (evenly
+over its whole length, first and last second included). The training stage
+counts and reports the videos the cap applies to.
 """
 
 from __future__ import annotations
@@ -36,12 +37,21 @@ def spread(n: int, k: int) -> np.ndarray:
     return np.linspace(0, n - 1, k).round().astype(int)
 
 
-def keyframes(uri: str, size: int, max_frames: int) -> np.ndarray:
-    """(F, size, size, 3) uint8: one frame per second, F <= max_frames (evenly spread)."""
+def seconds(n: int, max_frames: int, sampling: str = "first") -> np.ndarray:
+    """Which of `n` seconds to keep: the first `max_frames`, or `max_frames` spread evenly."""
+    if sampling == "spread":
+        return spread(n, max_frames)
+    if sampling != "first":
+        raise ValueError(f"frame sampling must be 'first' or 'spread', got {sampling!r}")
+    return np.arange(min(n, max_frames))
+
+
+def keyframes(uri: str, size: int, max_frames: int, sampling: str = "first") -> np.ndarray:
+    """(F, size, size, 3) uint8: one frame per second, F <= max_frames (see `seconds`)."""
     out = []
     with open_reader(uri) as reader:
         idx = reader.key_frame_indices()
-        idx = [idx[i] for i in spread(len(idx), max_frames)]
+        idx = [idx[i] for i in seconds(len(idx), max_frames, sampling)]
         for _, frame in reader.frames(idx, size=(size, size)):
             out.append(frame)
     if not out:
@@ -49,13 +59,13 @@ def keyframes(uri: str, size: int, max_frames: int) -> np.ndarray:
     return np.stack(out)
 
 
-def motion_rows(motion: np.ndarray, max_frames: int) -> np.ndarray:
+def motion_rows(motion: np.ndarray, max_frames: int, sampling: str = "first") -> np.ndarray:
     """The motion rows of the seconds `keyframes` keeps, float32."""
     motion = np.asarray(motion, np.float32)
-    return motion[spread(len(motion), max_frames)]
+    return motion[seconds(len(motion), max_frames, sampling)]
 
 
-def featurize_pairs(batch: pd.DataFrame, size: int, max_frames: int) -> pa.Table:
+def featurize_pairs(batch: pd.DataFrame, size: int, max_frames: int, sampling: str = "first") -> pa.Table:
     """Decode both videos' key frames; motion bytes pass through (the same seconds kept)."""
     rows = []
     for r in batch.itertuples(index=False):
@@ -65,11 +75,11 @@ def featurize_pairs(batch: pd.DataFrame, size: int, max_frames: int) -> pa.Table
                 raise ValueError(f"unknown label {r.label!r}")
             for side in SIDES:
                 video = getattr(r, f"{side}_uri")
-                frames = keyframes(video, size, max_frames)
+                frames = keyframes(video, size, max_frames, sampling)
                 motion = np.frombuffer(getattr(r, f"{side}_motion"), np.float32).reshape(-1, FEATURE_DIM)
                 if not len(motion):
                     raise ValueError(f"no motion features for {video}")
-                motion = motion_rows(motion, max_frames)
+                motion = motion_rows(motion, max_frames, sampling)
                 row.update({f"{side}_frames": frames.tobytes(), f"{side}_num_frames": len(frames),
                             f"{side}_motion": motion.tobytes(), f"{side}_num_chunks": len(motion)})
         except (VideoDecodeError, ValueError) as e:

@@ -24,11 +24,11 @@ Video = str | Mapping
 
 class PairScorer:
     def __init__(self, model, tokenizer, processor, motion: Mapping | None = None,
-                 motion_extractor=None, max_frames: int = 16):
+                 motion_extractor=None, max_frames: int = 16, frame_sampling: str = "first"):
         self.model = model.eval()
         self.encoder = PairEncoder(tokenizer, model.config.image_token_id)
         self.proc, self.motion, self.extractor = processor, motion or {}, motion_extractor
-        self.max_frames = max_frames
+        self.max_frames, self.sampling = max_frames, frame_sampling
         self.size = model.config.vision_config.image_size
 
     @classmethod
@@ -45,14 +45,14 @@ class PairScorer:
         if isinstance(video, Mapping):
             frames, motion = np.asarray(video["frames"]), np.asarray(video["motion"], np.float32)
         else:
-            frames = keyframes(video, self.size, self.max_frames)
+            frames = keyframes(video, self.size, self.max_frames, self.sampling)
             if video in self.motion:
                 motion = self.motion[video]
             elif self.extractor is not None:
                 motion = self.extractor.features(video)
             else:
                 raise KeyError(f"no motion features for {video} (pass motion= or motion_extractor=)")
-        return video_inputs(frames, motion_rows(motion, self.max_frames), self.proc)
+        return video_inputs(frames, motion_rows(motion, self.max_frames, self.sampling), self.proc)
 
     @torch.no_grad()
     def pair_probabilities_batch(self, pairs: Sequence[tuple[Video, Video]],
