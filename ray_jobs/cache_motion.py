@@ -12,8 +12,6 @@ reported loudly in the log, the summary and stage.json.
 
 from __future__ import annotations
 
-import logging
-
 import pandas as pd
 import pyarrow as pa
 
@@ -54,8 +52,7 @@ def run(cfg) -> dict:
     record = run_dir.record(STAGE, cfg.model_dump())
     mc = cfg.motion
     if mc.checkpoint is None:
-        logging.getLogger(__name__).warning(RANDOM_INIT_WARNING)
-        console.warn(RANDOM_INIT_WARNING)
+        console.warn(RANDOM_INIT_WARNING)  # terminal and log
     pairs = run_dir.read_pairs(mc.pairs, columns=["first_uri", "second_uri"])
     uris = sorted(set(pairs["first_uri"]) | set(pairs["second_uri"]))
     out = run_dir.motion()

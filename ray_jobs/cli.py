@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import logging
 import os
+import pathlib
 import sys
 import tempfile
 import time
@@ -83,7 +84,7 @@ def run_stages(stages: list[registry.Stage], cfg, verbose: bool, name: str) -> i
     with contextlib.ExitStack() as stack:
         if not verbose:
             if not run.is_local:  # the log is written here and copied under the run directory
-                stack.callback(lambda: uri.write_bytes(dest, open(local_log, "rb").read()))
+                stack.callback(lambda: uri.write_bytes(dest, pathlib.Path(local_log).read_bytes()))
             stack.enter_context(quiet_output(local_log))
             console.print(f"w2s: {name} on {run.root}; full log: {dest} (--verbose shows it here)")
         try:

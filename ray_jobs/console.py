@@ -67,7 +67,7 @@ class ProgressBar:
 
     def __init__(self, con: Console, total: int, desc: str, unit: str):
         self.con, self.total, self.desc, self.unit = con, max(0, int(total)), desc, unit
-        self.n, self.t0, self.quarter, self.bar = 0, time.time(), 0, None
+        self.t0, self.quarter, self.bar = time.time(), 0, None
         if con.tty:
             from tqdm import tqdm
 
@@ -90,7 +90,6 @@ class ProgressBar:
             self.quarter = n * 4 // self.total
             self.con.print(f"  {self.desc}: {n}/{self.total} {self.unit} ({time.time() - self.t0:.0f} s)"
                            + (f"  {text}" if text else ""))
-        self.n = n
 
     def close(self) -> None:
         if self.bar is not None:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from ray_jobs.console import console
 from ray_jobs.progress import Tracker, tick
 from ray_jobs.runtime import skip_done
-from w2s import rundir, uri
+from w2s import rundir
 from w2s.teachers import create_teacher
 from w2s.video import VideoDecodeError
 
@@ -100,8 +100,7 @@ def run_teacher(cfg, run_dir: rundir.RunDir, spec) -> dict:
 
 def run(cfg) -> dict:
     run_dir = rundir.RunDir(cfg.run_dir)
-    if not uri.exists(run_dir.selected()):
-        raise rundir.MissingInput("selected videos", run_dir.selected(), "select")
+    run_dir.require(run_dir.selected(), "selected videos", "select")
     record = run_dir.record(STAGE, cfg.model_dump())
     results = [run_teacher(cfg, run_dir, spec) for spec in cfg.score.teachers]
     bad = pd.concat([r["table"][r["table"]["error"].notna()].assign(

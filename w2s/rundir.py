@@ -200,11 +200,18 @@ class RunDir:
         return self.path("eval", checkpoint)
 
     # -- reading what earlier stages wrote --------------------------------------------------------
-    def read_metrics(self, ok_only: bool = True):
+    def require(self, path: str, what: str, producer: str) -> str:
+        """`path` if it exists, else MissingInput naming the stage that makes it."""
+        if not uri.exists(path):
+            raise MissingInput(what, path, producer)
+        return path
+
+    def read_metrics(self):
+        """The measured videos (failed ones left out)."""
         t = read_table(self.metrics())
         if t.empty:
             raise MissingInput("metrics", self.metrics(), "metrics")
-        return ok_rows(t).reset_index(drop=True) if ok_only else t
+        return ok_rows(t).reset_index(drop=True)
 
     def read_teacher_scores(self, teacher: str):
         """uri -> score of one teacher (videos it failed on left out)."""
@@ -215,10 +222,7 @@ class RunDir:
 
     def read_pairs(self, path: str | None = None, stage: int = 1, columns=None):
         """A pairs table: `path` when given (a config override), else pairs/stage<stage>."""
-        path = path or self.pairs(stage)
-        if not uri.exists(path):
-            raise MissingInput("pairs", path, "make_pairs")
-        return uri.read_parquet(path, columns=columns)
+        return uri.read_parquet(self.require(path or self.pairs(stage), "pairs", "make_pairs"), columns=columns)
 
     def motion_index(self):
         """uri, num_chunks, error of every cached video (no feature bytes)."""

@@ -85,11 +85,6 @@ def open_binary(uri: str) -> IO[bytes]:
     return fsys.open_input_file(path)
 
 
-def makedirs(uri: str) -> None:
-    fsys, path = filesystem(uri)
-    fsys.create_dir(path, recursive=True)
-
-
 def write_bytes(uri: str, data: bytes) -> str:
     fsys, path = filesystem(uri)
     fsys.create_dir(os.path.dirname(path), recursive=True)
