@@ -43,7 +43,16 @@ def plan(cfg, run_dir: RunDir, world: int) -> dict:
     return {"index": pairs, "motion_join": join, "motion_mb": round(motion_mb, 2), "pairs": len(pairs),
             "usable": int(good.sum()), "dropped": len(dropped), "bad_uris": bad_uris,
             "steps_per_epoch": steps_per_epoch, "total_steps": total, "pairs_per_step": per_step,
-            "videos_over_max_frames": capped}
+            "videos_over_max_frames": capped, "shuffle_rows": _shuffle_rows(tc, int(good.sum()), world)}
+
+
+def _shuffle_rows(tc, usable: int, world: int) -> int:
+    """Rows of each worker's local shuffle buffer. With the examples materialized (in the object
+    store already) it holds the worker's whole shard, so every epoch is a fresh, seeded permutation:
+    the order examples arrive in is fixed (preserve_order), this is what varies it per epoch."""
+    if tc.shuffle_buffer == 0:
+        return 0
+    return max(tc.shuffle_buffer, math.ceil(usable / world)) if tc.materialize else tc.shuffle_buffer
 
 
 def _motion_ok(t: pa.Table) -> pa.Table:
@@ -101,6 +110,8 @@ def build_dataset(cfg, run_dir: RunDir, pairs: pd.DataFrame, image_size: int, br
     pairs = pairs.sample(frac=1.0, random_state=tc.seed).reset_index(drop=True)  # global shuffle
     rows = max(tc.decode_batch_size, math.ceil(len(pairs) / 2000))
     ds = ray.data.from_pandas([pairs.iloc[i: i + rows] for i in range(0, len(pairs), rows)])
+    # the order examples are made in (and split to the workers in) is the same on every run
+    ds.context.execution_options.preserve_order = tc.preserve_order
     kwargs = {"size": image_size, "max_frames": tc.max_frames, "sampling": tc.frame_sampling}
     if broadcast:
         fn, kwargs["motion_ref"] = _featurize_broadcast, [ray.put(run_dir.motion_bytes())]

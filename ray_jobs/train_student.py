@@ -44,7 +44,7 @@ def train_loop(config: dict) -> None:
 
 
 def _trainer(cfg, run_dir: rundir.RunDir, p: dict, use_gpu: bool, progress):
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     tc = cfg.train
@@ -53,15 +53,18 @@ def _trainer(cfg, run_dir: rundir.RunDir, p: dict, use_gpu: bool, progress):
     if tc.materialize:  # decode once, keep the examples in the object store for every epoch
         console.print(f"  decoding the key frames of {p['usable']} pairs once (train.materialize) ...")
         ds = ds.materialize()
+    ingest = DataConfig.default_ingest_options()
+    ingest.preserve_order = tc.preserve_order  # the split across workers is then the same on every run
     return TorchTrainer(
         train_loop,
-        train_loop_config={"cfg": cfg.model_dump(), "total_steps": p["total_steps"], "progress": progress},
+        train_loop_config={"cfg": cfg.model_dump(), "total_steps": p["total_steps"], "progress": progress,
+                           "shuffle_rows": p["shuffle_rows"]},
         scaling_config=ScalingConfig(num_workers=tc.num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": tc.cpus_per_worker}),
         run_config=RunConfig(name=tc.name, storage_path=tc.storage or run_dir.train_storage(),
                              checkpoint_config=CheckpointConfig(num_to_keep=tc.keep_checkpoints),
                              failure_config=FailureConfig(max_failures=tc.max_failures)),
-        datasets={"train": ds},
+        datasets={"train": ds}, dataset_config=DataConfig(execution_options=ingest),
     )
 
 

@@ -55,6 +55,7 @@ class Worker:
     def __init__(self, config: dict):
         self.cfg = RunCfg.model_validate(config["cfg"])
         self.tc, self.total, self.progress = self.cfg.train, int(config["total_steps"]), config.get("progress")
+        self.shuffle_rows = int(config.get("shuffle_rows", self.tc.shuffle_buffer))
         self.run_dir, self.name = RunDir(self.cfg.run_dir), self.tc.name
         ctx = ray.train.get_context()
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
@@ -136,7 +137,7 @@ class Worker:
     def epoch(self) -> None:
         batches = 0
         for batch in self.shard.iter_batches(batch_size=self.tc.batch_size, batch_format="numpy", drop_last=True,
-                                             local_shuffle_buffer_size=self.tc.shuffle_buffer or None,
+                                             local_shuffle_buffer_size=self.shuffle_rows or None,
                                              local_shuffle_seed=self.tc.seed + self.state["epoch"]):
             batches += 1
             if self.micro_step(batch):

@@ -136,6 +136,9 @@ class TrainCfg(_Model):
                                "dataset is kept once. batch_size still counts pairs: 2x examples per step")
     materialize: bool = Field(False, description="decode the examples once and keep them in the object store "
                               "(small runs with several epochs); false = stream, decoding again each epoch")
+    preserve_order: bool = Field(True, description="examples reach the workers in the same order on every run "
+                                 "(Ray Data preserve_order; deterministic split across workers), so a run is "
+                                 "reproducible; false = whichever decode finishes first, a little faster")
     shuffle_buffer: int = Field(16, ge=0, description="rows each worker buffers to shuffle locally (the pair "
                                                      "order is shuffled globally first); 0 = off")
     storage: str | None = Field(None, description="Ray Train storage; null = <run_dir>/train_student/ray")
