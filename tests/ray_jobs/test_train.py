@@ -202,3 +202,13 @@ def test_killed_worker_restarts_from_last_checkpoint(train_data):
     assert info["attempts"] == 2 and info["resumed_from"][0] % 2 == 0
     assert list(hist["step"]) == list(range(1, steps + 1))
     assert info["steps_done"] == steps
+
+
+def test_the_same_run_twice_gives_the_same_curve(train_data):
+    """train.preserve_order (default): examples reach the workers in the same order on every run."""
+    extra = {"train.zero_stage": 2, "train.max_steps": 4, "train.materialize": True}
+    _run(train_data, "repeat_a", **extra)
+    _run(train_data, "repeat_b", **extra)
+    a, b = _history(train_data, "repeat_a"), _history(train_data, "repeat_b")
+    assert len(a) == 4 and a["loss"].tolist() == b["loss"].tolist()
+    assert a["pair_acc"].tolist() == b["pair_acc"].tolist()
