@@ -123,8 +123,10 @@ def stage_main(stage: str) -> None:
 
 
 def _add_run_command(sub) -> None:
-    """`w2s run` in the `w2s --help` listing (its arguments are parsed by `main`, see w2s_main)."""
+    """`w2s run` / `w2s serve` in the `w2s --help` listing (their arguments are parsed by their
+    own mains, see w2s_main)."""
     sub.add_parser("run", help="run a pipeline stage or `all` (same as python -m ray_jobs)")
+    sub.add_parser("serve", help="the scoring service (Ray Serve) on this machine, in the foreground")
 
 
 def w2s_main(argv: list[str] | None = None) -> int:
@@ -134,4 +136,8 @@ def w2s_main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["run"]:
         return main(argv[1:], prog="w2s run")
+    if argv[:1] == ["serve"]:
+        from serve.local import main as serve_main
+
+        return serve_main(argv[1:])
     return library_main(argv, extra_commands=_add_run_command)

@@ -24,8 +24,6 @@ from w2s import rundir, uri
 from w2s.pairs import (
     PAIR_COLUMNS,
     ensemble_pairs,
-    ensemble_stats,
-    normalise_teachers,
     synthetic_pairs,
     to_conversations,
 )
@@ -74,13 +72,6 @@ def render_synthetic(cfg, sources: list[str]) -> pd.DataFrame:
         return ds.to_pandas()
 
 
-def ensemble_table(cfg, run_dir: rundir.RunDir) -> pd.DataFrame:
-    """Per video scored by every teacher: mu and var over the z-scored teachers."""
-    scores = [run_dir.read_teacher_scores(t.name) for t in cfg.score.teachers]
-    table = pd.concat(scores, axis=1, join="inner")
-    return ensemble_stats(normalise_teachers(table)).sort_index()
-
-
 def write_pairs(run_dir: rundir.RunDir, pairs: pd.DataFrame, stage: int = 1) -> None:
     uri.write_parquet(run_dir.pairs(stage), pairs)
     uri.write_bytes(run_dir.llava(stage), json.dumps(to_conversations(pairs), indent=1).encode())
@@ -91,7 +82,7 @@ def run(cfg) -> dict:
         family(f)  # unknown family -> clear error before any work
     run_dir = rundir.RunDir(cfg.run_dir)
     record = run_dir.record(STAGE, cfg.model_dump())
-    stats = ensemble_table(cfg, run_dir)
+    stats = run_dir.read_ensemble([t.name for t in cfg.score.teachers])
     ens = ensemble_pairs(stats, cfg.pairs.ensemble_pairs, seed=cfg.pairs.seed)
     rng = np.random.default_rng(cfg.pairs.seed)
     n_src = min(cfg.pairs.synthetic_sources, len(stats))

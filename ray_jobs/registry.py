@@ -37,6 +37,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("make_pairs", "ensemble + synthetic pairs with labels, LLaVA export"),
     Stage("cache_motion", "SlowFast motion features of every video in the pairs"),
     Stage("train_student", "the pair student (Ray Train + DeepSpeed ZeRO), HF export"),
+    Stage("anchors", "the student's five anchor videos and their comparisons, stored with it"),
+    Stage("score", "a 0-100 score for every video (anchors + MAP), with the student"),
 )
 BY_NAME = {s.name: s for s in STAGES}
 

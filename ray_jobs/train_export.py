@@ -11,6 +11,7 @@ import torch
 
 from w2s import uri
 from w2s.rundir import RunDir
+from w2s.scoring.anchors import ANCHORS_JSON
 
 
 def export_model(engine, student, tok, processor, probe: dict | None, run_dir: RunDir, name: str,
@@ -27,6 +28,8 @@ def export_model(engine, student, tok, processor, probe: dict | None, run_dir: R
             state = {k: v.detach().float().cpu().clone() for k, v in student.state_dict().items()}
     if rank != 0:
         return
+    # anchors (and their comparison matrix) belong to the weights they were computed with
+    uri.remove(uri.join(run_dir.student(name), ANCHORS_JSON))
     with tempfile.TemporaryDirectory() as tmp:
         student.save_pretrained(tmp, state_dict=state)
         tok.save_pretrained(tmp)

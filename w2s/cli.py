@@ -1,4 +1,4 @@
-"""The library's commands of the `w2s` command line (probe, distort, metrics, sample-pool).
+"""The library's commands of the `w2s` command line (probe, distort, metrics, sample-pool, score).
 
 The `w2s` program itself is assembled at the edge, in `ray_jobs.cli`, which adds
 `w2s run STAGE` (the Ray stages) to these; the library never imports the stages.
@@ -75,6 +75,37 @@ def _cmd_sample_pool(args) -> int:
     return 0
 
 
+def _cmd_score(args) -> int:
+    """Score videos with a checkpoint here (no Ray) or on a running service (--url)."""
+    if bool(args.model) == bool(args.url):
+        raise SystemExit("w2s score: give exactly one of --model DIR or --url http://host:port")
+    rows = []
+    if args.model:
+        from w2s.scoring.scorer import Scorer
+
+        scorer = Scorer.from_pretrained(args.model)
+        for video in args.videos:  # one at a time: a bad video is reported, the others still scored
+            try:
+                s = scorer.score([video])[0]
+                rows.append({"video": video, "score": s.score, "c": s.c})
+            except Exception as e:  # noqa: BLE001 - reported per video
+                rows.append({"video": video, "error": getattr(e, "reason", str(e))})
+    else:
+        from w2s.scoring.client import score_url
+
+        key = os.environ.get(args.api_key_env)
+        for video in args.videos:
+            try:
+                r = score_url(args.url, video, key, by_uri=args.by_uri)
+                rows.append({"video": video, "score": r["score"], "c": r["c"]})
+            except (RuntimeError, OSError) as e:
+                rows.append({"video": video, "error": str(e)})
+    for r in rows:
+        print(json.dumps(r) if args.json else
+              f"{r['score']:6.2f}  {r['video']}" if "score" in r else f"  error {r['video']}: {r['error']}")
+    return 0 if all("score" in r for r in rows) else 2
+
+
 def build_parser(extra_commands=None) -> argparse.ArgumentParser:
     from w2s import __version__
     from w2s.video import BACKENDS
@@ -113,6 +144,15 @@ def build_parser(extra_commands=None) -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=None)
     s.set_defaults(fn=_cmd_sample_pool)
+    s = sub.add_parser("score", help="0-100 quality scores: with a checkpoint here, or a running service")
+    s.add_argument("videos", nargs="+", metavar="VIDEO")
+    s.add_argument("--model", help="exported student directory with anchors.json (runs here, no Ray)")
+    s.add_argument("--url", help="the scoring service, e.g. http://127.0.0.1:8000")
+    s.add_argument("--by-uri", action="store_true", help="with --url: send the path, not the file (the "
+                                                        "server must allow its folder)")
+    s.add_argument("--api-key-env", default="W2S_API_KEY", help="env var holding the service's API key")
+    s.add_argument("--json", action="store_true", help="one JSON object per video")
+    s.set_defaults(fn=_cmd_score)
     if extra_commands is not None:
         extra_commands(sub)
     return p

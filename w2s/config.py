@@ -147,6 +147,26 @@ class TrainCfg(_Model):
     seed: int = 0
 
 
+class ScoringCfg(_Model):
+    checkpoint: str | None = Field(None, description="student to score with (dir/URI with anchors.json); "
+                                   "null = <run_dir>/student/<train.name>")
+    videos: str = Field("manifest", description="what `score` scores: manifest, selected (the select "
+                        "stage's subset) or a Parquet file/URI with a `uri` column")
+    num_anchors: int = Field(5, ge=2, description="anchor videos per checkpoint (paper: 5)")
+    link: Literal["phi", "logistic"] = Field("phi", description="MAP link: Thurstone Case V (paper) or "
+                                                                 "logistic (the authors' code)")
+    temperature_test: float = Field(5.0, gt=0, description="softmax temperature, test vs anchor")
+    temperature_anchor: float = Field(1.0, gt=0, description="softmax temperature, anchor vs anchor")
+    batch_size: int = Field(4, ge=1, description="videos per scorer call")
+    decode_num_cpus: float = Field(0.5, gt=0, description="CPUs per decode task")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs per scorer actor")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per scorer actor; null = 1 when the "
+                                                           "cluster has GPUs")
+    memory_mb: int = Field(2048, ge=0, description="memory per scorer actor (scheduling)")
+    max_actors: int = Field(1, ge=1, description="scorer actors (one model each)")
+    rows_per_file: int = Field(256, ge=1)
+
+
 class RunCfg(_Model):
     run_dir: str = Field(..., description="local path or s3://... URI holding every stage's output")
     manifest: str = Field(..., description="Parquet manifest with a `uri` column")
@@ -158,6 +178,7 @@ class RunCfg(_Model):
     motion: MotionCfg = MotionCfg()
     student: StudentCfg = StudentCfg()
     train: TrainCfg = TrainCfg()
+    scoring: ScoringCfg = ScoringCfg()
 
     def with_absolute_paths(self) -> RunCfg:
         """Local paths made absolute: Ray workers and Ray Train do not run in our directory.
@@ -168,6 +189,9 @@ class RunCfg(_Model):
         data["motion"]["pairs"], data["motion"]["checkpoint"] = absolute(self.motion.pairs), absolute(
             self.motion.checkpoint)
         data["train"]["pairs"], data["train"]["storage"] = absolute(self.train.pairs), absolute(self.train.storage)
+        data["scoring"]["checkpoint"] = absolute(self.scoring.checkpoint)
+        if self.scoring.videos not in ("manifest", "selected"):
+            data["scoring"]["videos"] = absolute(self.scoring.videos)
         if self.student.path and os.path.exists(self.student.path):
             data["student"]["path"] = absolute(self.student.path)
         return RunCfg.model_validate(data)

@@ -13,7 +13,10 @@ stage builds a path under the run directory by hand or imports another stage.
                                                 train_state.json, export_check.pt
       train_student/ray/<name>/                 Ray Train checkpoints
       student/<name>/                           the exported student (Hugging Face format)
-      scores/<checkpoint>/, eval/<checkpoint>/  score / evaluate (coming stages)
+      student/<name>/anchors.json, anchors/     anchors: the checkpoint's five anchors (stage.json
+                                                in anchors/<name>/)
+      scores/<checkpoint>/part-*.parquet        score: uri, score, c_0..c_4 (+ histogram.png, stage.json)
+      eval/<checkpoint>/                        evaluate (coming stage)
       failures/<stage>.parquet                  uri, stage, reason
       logs/<time>-<stage>.log                   the driver's full log (quiet mode)
 
@@ -193,8 +196,15 @@ class RunDir:
     def student(self, name: str) -> str:
         return self.path("student", name)
 
+    def anchors(self, name: str) -> str:
+        """anchors.json of the exported student `name`."""
+        return uri.join(self.student(name), "anchors.json")
+
     def scores(self, checkpoint: str) -> str:
         return self.path("scores", checkpoint)
+
+    def score_histogram(self, checkpoint: str) -> str:
+        return uri.join(self.scores(checkpoint), "histogram.png")
 
     def eval(self, checkpoint: str) -> str:
         return self.path("eval", checkpoint)
@@ -219,6 +229,16 @@ class RunDir:
         if t.empty:
             raise MissingInput(f"scores of teacher {teacher!r}", self.teacher_scores(teacher), "score_teachers")
         return ok_rows(t).set_index("uri")["score"].rename(teacher)
+
+    def read_ensemble(self, teachers: list[str]):
+        """Per video scored by every teacher: mu and var over the z-scored teachers (METHOD.md
+        section 2; index = uri, sorted)."""
+        import pandas as pd
+
+        from w2s.pairs import ensemble_stats, normalise_teachers
+
+        table = pd.concat([self.read_teacher_scores(t) for t in teachers], axis=1, join="inner")
+        return ensemble_stats(normalise_teachers(table)).sort_index()
 
     def read_pairs(self, path: str | None = None, stage: int = 1, columns=None):
         """A pairs table: `path` when given (a config override), else pairs/stage<stage>."""

@@ -85,6 +85,15 @@ def open_binary(uri: str) -> IO[bytes]:
     return fsys.open_input_file(path)
 
 
+def remove(uri: str) -> bool:
+    """Delete a file if it exists; True when one was deleted."""
+    fsys, path = filesystem(uri)
+    if fsys.get_file_info(path).type == pafs.FileType.NotFound:
+        return False
+    fsys.delete_file(path)
+    return True
+
+
 def write_bytes(uri: str, data: bytes) -> str:
     fsys, path = filesystem(uri)
     fsys.create_dir(os.path.dirname(path), recursive=True)

@@ -66,31 +66,46 @@ class W2SStudent(LlavaOnevisionForConditionalGeneration):
         return num_frames * self.frame_tokens + 1, num_chunks
 
     # -- forward on prepared pairs -------------------------------------------------------
-    def forward_pairs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      videos: list[list[dict]]) -> torch.Tensor:
-        """Logits (B, L, V). `input_ids` already hold, per sample, the expanded image-token
-        runs in prompt order; `videos[b]` = [first, second] dicts with `frames`, `motion`."""
+    def embed(self, input_ids: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
+        """Token embeddings with the image-token runs replaced by `feats` (in prompt order)."""
         embeds = self.get_input_embeddings()(input_ids)
-        feats = []
-        for pair in videos:
-            for v in pair:
-                feats.append(self.keyframe_tokens(v["frames"].to(embeds.device)))
-                feats.append(self.motion_tokens(v["motion"]))
         feats = torch.cat(feats).to(embeds.dtype)
         mask = (input_ids == self.config.image_token_id).unsqueeze(-1).expand_as(embeds)
         if int(mask[..., 0].sum()) != feats.shape[0]:
             raise ValueError(f"prompt has {int(mask[..., 0].sum())} image tokens, features give {feats.shape[0]}")
-        embeds = embeds.masked_scatter(mask, feats)
+        return embeds.masked_scatter(mask, feats)
+
+    def forward_pairs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      videos: list[list[dict]]) -> torch.Tensor:
+        """Logits (B, L, V). `input_ids` already hold, per sample, the expanded image-token
+        runs in prompt order; `videos[b]` = [first, second] dicts with `frames`, `motion`."""
+        dev = input_ids.device
+        feats = []
+        for pair in videos:
+            for v in pair:
+                feats.append(self.keyframe_tokens(v["frames"].to(dev)))
+                feats.append(self.motion_tokens(v["motion"]))
+        embeds = self.embed(input_ids, feats)
         return super().forward(inputs_embeds=embeds, attention_mask=attention_mask).logits
 
+    def answer_logits(self, embeds: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor,
+                      past_key_values=None) -> torch.Tensor:
+        """(B, V) next-token logits at `positions` (indices into `embeds`), optionally after a
+        key/value cache of a shared prefix (`attention_mask` then covers prefix + embeds)."""
+        out = self.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
+                                        past_key_values=past_key_values, use_cache=past_key_values is not None)
+        h = out.last_hidden_state[torch.arange(len(positions), device=embeds.device), positions]
+        return self.lm_head(h)
+
     @torch.no_grad()
-    def level_probabilities(self, logits: torch.Tensor, positions: torch.Tensor,
+    def level_probabilities(self, logits: torch.Tensor, positions: torch.Tensor | None = None,
                             temperature: float = 1.0) -> torch.Tensor:
-        """Softmax over the five level words of the logits at `positions` (B,) -> (B, 5),
-        in the order of w2s.conversation.LEVELS."""
+        """Softmax (at `temperature`) over the five level words -> (B, 5), in the order of
+        w2s.conversation.LEVELS. `logits`: (B, L, V) with `positions` (B,), or (B, V)."""
+        if positions is not None:
+            logits = logits[torch.arange(len(positions), device=logits.device), positions]
         ids = torch.tensor(self.config.level_token_ids, device=logits.device)
-        picked = logits[torch.arange(len(positions), device=logits.device), positions][:, ids]
-        return torch.softmax(picked.float() / temperature, dim=-1)
+        return torch.softmax(logits[:, ids].float() / temperature, dim=-1)
 
 
 def check_levels(config: W2SStudentConfig) -> None:

@@ -68,11 +68,16 @@ class MotionExtractor:
         self.size, self.batch_size = size, batch_size
 
     @torch.inference_mode()
-    def _run(self, chunks: list[np.ndarray]) -> np.ndarray:
+    def _run(self, chunks) -> np.ndarray:
         paths = [chunk_to_pathways(c) for c in chunks]
         slow = torch.stack([p[0] for p in paths]).to(self.device)
         fast = torch.stack([p[1] for p in paths]).to(self.device)
         return self.model.fast_features([slow, fast]).float().cpu().numpy()
+
+    def features_from_chunks(self, chunks: np.ndarray) -> np.ndarray:
+        """(K, 32, S, S, 3) uint8 chunks already decoded at `size` -> (K, 256) float32."""
+        out = [self._run(chunks[i:i + self.batch_size]) for i in range(0, len(chunks), self.batch_size)]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, FEATURE_DIM), np.float32)
 
     def features(self, uri: str) -> np.ndarray:
         out, pending = [], []

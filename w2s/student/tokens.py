@@ -64,6 +64,14 @@ class PairEncoder:
         pos = len(ids) + len(self.prefix) - 1
         return Encoded(ids + answer, labels + answer, pos)
 
+    def split(self, counts: list[int]) -> tuple[list[int], Encoded]:
+        """The unlabelled prompt cut after the first video's tokens: (prefix ids, the rest with
+        its answer position counted from the cut). The prefix depends on the first video only."""
+        e = self.encode(counts, None)
+        image_at = [i for i, t in enumerate(e.ids) if t == self.image_id]
+        cut = image_at[counts[0] + counts[1] - 1] + 1
+        return e.ids[:cut], Encoded(e.ids[cut:], e.labels[cut:], e.answer_pos - cut)
+
     def collate(self, items: list[Encoded]) -> dict[str, torch.Tensor]:
         n = max(len(e.ids) for e in items)
         ids = torch.full((len(items), n), self.pad_id, dtype=torch.long)

@@ -110,11 +110,15 @@ class VideoReader:
                 keep = firsts[k] if k < len(firsts) else n
                 pending = {i: f for i, f in pending.items() if i >= keep}
 
-    def chunks(self, size: Size | None = None, length: int = 32, per_second: float = 1.0):
+    def chunks(self, size: Size | None = None, length: int = 32, per_second: float = 1.0,
+               keys: Iterable[int] | None = None):
         """Yield (k, array[length, H, W, 3]): `length` consecutive frames from key frame k,
-        padded with the last frame of the video."""
+        padded with the last frame of the video. `keys`: only these key frames (ascending
+        positions in `key_frame_indices`; k then counts the chunks yielded)."""
         n = self.num_frames
         starts = list(self.key_frame_indices(per_second))
+        if keys is not None:
+            starts = [starts[i] for i in keys]
         wanted = sorted({min(s + j, n - 1) for s in starts for j in range(length)})
         pending: dict[int, np.ndarray] = {}
         k = 0

@@ -1,0 +1,77 @@
+"""Stage `anchors`: the five anchor videos of a trained student, stored in its checkpoint.
+
+    python -m ray_jobs anchors --config configs/demo.yaml
+
+The training videos of the checkpoint (every video in train.pairs that the weak
+teachers scored) are cut into `scoring.num_anchors` equal-width intervals of their
+ensemble teacher score (mu); in each, the video nearest the midpoint is the anchor
+(the next nearest when it cannot be decoded). The anchors' key frames and motion
+features and the anchor-vs-anchor comparisons (t = scoring.temperature_anchor) are
+written next to the weights: student/<train.name>/anchors.json + anchors/*.npz, so
+the checkpoint directory scores on its own (`score` stage, `w2s score`, the Serve
+scorer). The model runs in one Ray task (on a GPU when the cluster has one).
+Re-training the checkpoint removes its anchors; this stage then builds them again.
+"""
+
+from __future__ import annotations
+
+from ray_jobs.console import console
+from w2s import rundir, uri
+
+STAGE = "anchors"
+
+
+def build(ckpt: str, mu, kwargs: dict) -> dict:
+    """Ray task body: choose + compute + store the anchors; a summary of them."""
+    from w2s.scoring.build import build_anchors
+
+    a = build_anchors(ckpt, mu, **kwargs)
+    return {"anchors": [{"uri": x.uri, "mu": x.mu, "interval": x.interval} for x in a.anchors],
+            "matrix": a.matrix, "skipped": a.source.get("skipped", []), "random_init": a.motion_random_init}
+
+
+def training_scores(cfg, run_dir: rundir.RunDir):
+    """mu of the checkpoint's training videos that every teacher scored."""
+    pairs = run_dir.read_pairs(cfg.train.pairs, columns=["first_uri", "second_uri"])
+    videos = set(pairs["first_uri"]) | set(pairs["second_uri"])
+    ens = run_dir.read_ensemble([t.name for t in cfg.score.teachers])
+    return ens.loc[ens.index.isin(videos), "mu"]
+
+
+def run(cfg) -> dict:
+    import ray
+
+    run_dir, sc, name = rundir.RunDir(cfg.run_dir), cfg.scoring, cfg.train.name
+    ckpt = sc.checkpoint or run_dir.student(name)
+    run_dir.require(uri.join(ckpt, "config.json"), f"exported student {name!r}", "train_student")
+    record = run_dir.record(STAGE, cfg.model_dump(), name=name)
+    mu = training_scores(cfg, run_dir)
+    gpus = sc.num_gpus if sc.num_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
+    kwargs = {"max_frames": cfg.train.max_frames, "frame_sampling": cfg.train.frame_sampling,
+              "motion_size": cfg.motion.size, "num_anchors": sc.num_anchors, "link": sc.link,
+              "temperature_test": sc.temperature_test, "temperature_anchor": sc.temperature_anchor,
+              "motion_checkpoint": cfg.motion.checkpoint, "teachers": [t.name for t in cfg.score.teachers],
+              "source": {"run_dir": run_dir.root, "checkpoint": name, "pairs": cfg.train.pairs or run_dir.pairs()}}
+    task = ray.remote(build).options(num_cpus=sc.num_cpus, num_gpus=gpus or None, max_retries=0)
+    console.print(f"  choosing {sc.num_anchors} anchors among {len(mu)} training videos and comparing them ...")
+    out = ray.get(task.remote(ckpt, mu, kwargs))
+    info = record.finish(checkpoint=ckpt, training_videos=len(mu), **out)
+    rows = {f"anchor {i} (mu {a['mu']:+.3f})": a["uri"] for i, a in enumerate(out["anchors"])}
+    console.summary(f"stage {STAGE}: {name} ({run_dir.root})", {
+        "training videos with teacher scores": len(mu),
+        "mu range": f"[{mu.min():.3f}, {mu.max():.3f}]", **rows,
+        "undecodable candidates skipped": len(out["skipped"]),
+        "anchor matrix (c of column first, row second)": _matrix(out["matrix"]),
+        "output": run_dir.anchors(name) if not sc.checkpoint else uri.join(ckpt, "anchors.json"),
+        "duration": f"{info['duration_s']} s"})
+    return info
+
+
+def _matrix(m) -> str:
+    return " | ".join(" ".join(f"{v:.2f}" for v in row) for row in m)
+
+
+if __name__ == "__main__":  # the same as `python -m ray_jobs anchors`
+    from ray_jobs.cli import stage_main
+
+    stage_main(STAGE)

@@ -1,0 +1,160 @@
+"""Stage `score`: a 0-100 quality score for every video, with a trained student.
+
+    python -m ray_jobs score --config configs/demo.yaml [--set scoring.videos=selected]
+
+Reads the videos (`scoring.videos`: the manifest, the selected subset, or any
+Parquet with a `uri` column) with Ray Data -> CPU tasks decode each video's key
+frames and motion chunks (at most train.max_frames seconds) -> an actor pool of
+`Scorer`s (the checkpoint's anchors, one vision pass per video, cached anchor
+prefixes, batched MAP; a GPU per actor when the cluster has GPUs) ->
+<run_dir>/scores/<checkpoint>/part-*.parquet (uri, score, c_0..c_4, error) plus a
+histogram.png and stage.json. Resumable (scored videos are skipped); videos that
+fail to decode go to failures/score.parquet. Needs the `anchors` stage first.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ray_jobs.console import console
+from ray_jobs.progress import Tracker, tick
+from ray_jobs.runtime import skip_done
+from w2s import rundir, uri
+from w2s.scoring.anchors import AnchorSet
+from w2s.video import VideoDecodeError
+
+STAGE = "score"
+
+
+def schema(num_anchors: int) -> pa.Schema:
+    return pa.schema([("uri", pa.string()), ("score", pa.float64())]
+                     + [(f"c_{i}", pa.float64()) for i in range(num_anchors)] + [("error", pa.string())])
+
+
+def decode_batch(batch: pd.DataFrame, sampling) -> pd.DataFrame:
+    """CPU side: pickled VideoInputs (key frames + motion chunks) or the decode error."""
+    from w2s.scoring.inputs import decode
+
+    payloads, errors = [], []
+    for video in batch["uri"]:
+        try:
+            payloads.append(pickle.dumps(decode(video, sampling), protocol=5))
+            errors.append(None)
+        except (VideoDecodeError, ValueError, OSError) as e:
+            payloads.append(None)
+            errors.append(getattr(e, "reason", str(e)))
+    return pd.DataFrame({"uri": batch["uri"].to_numpy(), "payload": payloads, "error": errors})
+
+
+class ScoreActor:
+    """Loads the scorer once (anchors' tokens and prefix caches included), scores batches."""
+
+    def __init__(self, ckpt: str, progress=None):
+        from w2s.scoring.scorer import Scorer
+
+        self.scorer, self.progress = Scorer.from_pretrained(ckpt), progress
+
+    def __call__(self, batch: pd.DataFrame) -> pa.Table:
+        ok = batch["error"].isna().to_numpy()
+        n = len(self.scorer.anchor_feats)
+        c = np.full((len(batch), n), np.nan)
+        scores = np.full(len(batch), np.nan)
+        if ok.any():
+            res = self.scorer.score_inputs([pickle.loads(p) for p in batch.loc[ok, "payload"]])
+            scores[ok] = [r.score for r in res]
+            c[ok] = [r.c for r in res]
+        out = pd.DataFrame({"uri": batch["uri"].to_numpy(), "score": scores,
+                            **{f"c_{i}": c[:, i] for i in range(n)}, "error": batch["error"].to_numpy()})
+        tick(self.progress, len(out))
+        return pa.Table.from_pandas(out, schema=schema(n), preserve_index=False)
+
+
+def checkpoint_of(cfg, run_dir: rundir.RunDir) -> tuple[str, str]:
+    """(checkpoint dir, its name under scores/)."""
+    ckpt = cfg.scoring.checkpoint or run_dir.student(cfg.train.name)
+    return ckpt, ckpt.rstrip("/").rsplit("/", 1)[-1]
+
+
+def videos_of(cfg, run_dir: rundir.RunDir) -> str:
+    v = cfg.scoring.videos
+    if v == "manifest":
+        return cfg.manifest
+    if v == "selected":
+        return run_dir.require(run_dir.selected(), "selected videos", "select")
+    if not uri.exists(v):
+        raise ValueError(f"scoring.videos: {v} not found (manifest, selected, or a Parquet with a uri column)")
+    return v
+
+
+def score_all(cfg, source: str, ckpt: str, out: str, sampling) -> tuple[int, int]:
+    """Run the pipeline over the videos not scored yet: (inputs, already done)."""
+    import ray
+    import ray.data
+
+    sc = cfg.scoring
+    ds = ray.data.read_parquet(source, columns=["uri"])
+    n_in = ds.count()
+    ds, n_done = skip_done(ds, out)
+    if n_done >= n_in:
+        return n_in, n_done
+    gpus = sc.num_gpus if sc.num_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
+    with Tracker(n_in - n_done, f"{STAGE} {ckpt.rstrip('/').rsplit('/', 1)[-1]}", "videos") as progress:
+        ds = ds.repartition(target_num_rows_per_block=sc.batch_size)
+        ds = ds.map_batches(decode_batch, batch_format="pandas", batch_size=sc.batch_size,
+                            num_cpus=sc.decode_num_cpus, fn_kwargs={"sampling": sampling})
+        ds = ds.map_batches(ScoreActor, batch_format="pandas", batch_size=sc.batch_size,
+                            fn_constructor_kwargs={"ckpt": ckpt, "progress": progress.handle},
+                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sc.max_actors),
+                            num_cpus=sc.num_cpus, num_gpus=gpus or None, memory=sc.memory_mb * 2**20)
+        ds.write_parquet(out, min_rows_per_file=sc.rows_per_file)
+    return n_in, n_done
+
+
+def run(cfg) -> dict:
+    run_dir = rundir.RunDir(cfg.run_dir)
+    ckpt, name = checkpoint_of(cfg, run_dir)
+    run_dir.require(uri.join(ckpt, "anchors.json"), f"anchors of checkpoint {name!r}", "anchors")
+    anchors = AnchorSet.load(ckpt, with_inputs=False)
+    out = run_dir.scores(name)
+    record = rundir.StageRecord(uri.join(out, "stage.json"), STAGE, cfg.model_dump())
+    n_in, n_done = score_all(cfg, videos_of(cfg, run_dir), ckpt, out, anchors.sampling)
+    table = rundir.read_table(out)
+    bad = table[table["error"].notna()]
+    run_dir.write_failures(STAGE, bad.rename(columns={"error": "reason"}) if len(bad) else None)
+    s = table["score"].dropna()
+    png = histogram(s, run_dir.score_histogram(name), name) if len(s) else None
+    quart = s.quantile([0, 0.25, 0.5, 0.75, 1]).round(1).tolist() if len(s) else []
+    info = record.finish(checkpoint=ckpt, inputs=n_in, already_done=n_done, scored=len(s), failures=len(bad),
+                         quantiles=quart, mean=float(s.mean()) if len(s) else None, histogram=png)
+    console.summary(f"stage {STAGE}: {name} ({run_dir.root})", {
+        "videos": f"{n_in} ({n_done} already scored, skipped)", "scored": len(s), "failed": len(bad),
+        "score min / 25% / median / 75% / max": " / ".join(map(str, quart)) or "-",
+        "distribution (0..100, 10 bins)": text_histogram(s), "histogram": png or "-",
+        "output": out, "duration": f"{info['duration_s']} s"})
+    return info
+
+
+def text_histogram(s: pd.Series, bins: int = 10) -> str:
+    counts, _ = np.histogram(s, bins=bins, range=(0, 100))
+    return " ".join(str(c) for c in counts) if len(s) else "-"
+
+
+def histogram(s: pd.Series, dest: str, name: str) -> str:
+    from w2s.figures import pyplot, save_png
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(s, bins=20, range=(0, 100), color="#4477aa")
+    ax.set(xlabel="score (0-100)", ylabel="videos", title=f"scores of {name} ({len(s)} videos)")
+    fig.tight_layout()
+    return save_png(fig, dest)
+
+
+if __name__ == "__main__":  # the same as `python -m ray_jobs score`
+    from ray_jobs.cli import stage_main
+
+    stage_main(STAGE)

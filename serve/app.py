@@ -1,0 +1,159 @@
+"""The scoring service: a Ray Serve application of two deployments.
+
+- `Ingress` (CPU, FastAPI): checks the request (API key, size, allowed roots), streams an
+  upload to a temp file (always removed), decodes the key frames and motion chunks of at
+  most max_frames seconds, and hands the arrays to the scorer.
+- `Scorer` (a GPU per replica when the cluster has GPUs): loads the checkpoint once and
+  scores with `@serve.batch`, so concurrent requests share one forward pass.
+
+    serve run serve/config.yaml                 # the config's args.model_dir
+    w2s serve --model runs/demo/run/student/stage1 --port 8000
+
+Endpoints: POST /v1/score, POST /v1/compare, GET /v1/model, GET /healthz, /docs.
+"""
+
+import os
+import tempfile
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from starlette.concurrency import run_in_threadpool
+
+from serve.checks import check_api_key, resolve_uri, save_uploads
+from w2s import __version__
+
+
+class ServeSettings(BaseModel):
+    """The application's arguments (`args:` in serve/config.yaml)."""
+    model_config = ConfigDict(extra="forbid")
+    model_dir: str = Field(..., description="exported student with anchors.json (absolute path or URI)")
+    max_upload_mb: float = Field(200.0, gt=0, description="larger uploads get 413")
+    allowed_roots: list[str] = Field(default_factory=list, description="directories/URI prefixes whose files "
+                                     "may be scored by {'uri': ...}; empty = URI scoring off")
+    api_key_env: str = Field("W2S_API_KEY", description="env var holding the API key; unset = no key needed")
+    max_batch_size: int = Field(8, ge=1, description="@serve.batch: videos per forward pass")
+    batch_wait_timeout_s: float = Field(0.02, ge=0, description="@serve.batch: wait for a fuller batch")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class UriBody(BaseModel):
+    uri: str
+
+
+api = FastAPI(title="w2s-vqa scorer", version=__version__,
+              description="0-100 video quality scores from a weak-to-strong student (anchors + MAP).")
+
+
+@api.exception_handler(Exception)
+async def _unexpected(request: Request, exc: Exception):  # a JSON body even for a server fault
+    return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 1})
+class Scorer:
+    def __init__(self, settings: dict):
+        from w2s.scoring.scorer import Scorer as Impl
+
+        s = ServeSettings(**settings)
+        self.scorer = Impl.from_pretrained(s.model_dir, device=None if s.device == "auto" else s.device)
+        self.score_batch.set_max_batch_size(s.max_batch_size)
+        self.score_batch.set_batch_wait_timeout_s(s.batch_wait_timeout_s)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
+    async def score_batch(self, inputs: list) -> list[dict]:
+        res = self.scorer.score_inputs(inputs)
+        return [{"score": r.score, "c": r.c, "timings": {**r.timings, "batch_size": len(inputs)}} for r in res]
+
+    async def score(self, x) -> dict:
+        return await self.score_batch(x)
+
+    def compare(self, first, second) -> dict:
+        return self.scorer.compare(first, second)
+
+    def counters(self) -> dict:
+        return dict(self.scorer.counters)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.5})
+@serve.ingress(api)
+class Ingress:
+    def __init__(self, scorer, settings: dict):
+        from w2s.scoring.anchors import AnchorSet
+
+        self.s = ServeSettings(**settings)
+        self.scorer = scorer
+        self.anchors = AnchorSet.load(self.s.model_dir, with_inputs=False)
+        self.limit = int(self.s.max_upload_mb * 2**20)
+        self.key = os.environ.get(self.s.api_key_env) or None
+
+    async def _videos(self, request: Request, fields: tuple[str, ...], tmp: str) -> list:
+        """Decoded inputs of the request's videos: multipart uploads or JSON URIs."""
+        from w2s.scoring.inputs import decode
+        from w2s.video import VideoDecodeError
+
+        check_api_key(request, self.key)
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            paths = await save_uploads(request, fields, self.limit, tmp)
+            names = paths
+        elif ctype.startswith("application/json"):
+            try:
+                body = await request.json()
+            except ValueError:
+                raise HTTPException(422, "body is not valid JSON") from None
+            keys = ("uri",) if fields == ("video",) else fields
+            if not isinstance(body, dict) or any(k not in body for k in keys):
+                raise HTTPException(422, f"JSON body must hold {', '.join(repr(k) for k in keys)}")
+            paths = [resolve_uri(body[k], self.s.allowed_roots) for k in keys]
+            names = [body[k] for k in keys]
+        else:
+            raise HTTPException(415, "send multipart/form-data (a video file) or application/json ({'uri': ...})")
+        out = []
+        for path, name in zip(paths, names, strict=True):
+            try:
+                out.append(await run_in_threadpool(decode, path, self.anchors.sampling))
+            except VideoDecodeError as e:
+                raise HTTPException(422, f"not a decodable video: {e.reason}") from None
+            out[-1].uri = name if not name.startswith(tmp) else "upload"
+        return out
+
+    @api.post("/v1/score")
+    async def score(self, request: Request) -> dict:
+        """Score one video: multipart field `video`, or JSON {"uri": ...} under an allowed root."""
+        with tempfile.TemporaryDirectory(prefix="w2s-upload-") as tmp:
+            (x,) = await self._videos(request, ("video",), tmp)
+        res = await self.scorer.score.remote(x)
+        return {"uri": x.uri, "checkpoint": self.anchors.source.get("checkpoint"), **res}
+
+    @api.post("/v1/compare")
+    async def compare(self, request: Request) -> dict:
+        """The five level probabilities of `second` relative to `first` (multipart or JSON)."""
+        with tempfile.TemporaryDirectory(prefix="w2s-upload-") as tmp:
+            first, second = await self._videos(request, ("first", "second"), tmp)
+        probs = await self.scorer.compare.remote(first, second)
+        return {"first": first.uri, "second": second.uri, "probabilities": probs}
+
+    @api.get("/v1/model")
+    async def model(self, request: Request) -> dict:
+        check_api_key(request, self.key)
+        a = self.anchors
+        return {"checkpoint": a.source.get("checkpoint"), "model_dir": self.s.model_dir,
+                "anchors": [{"uri": x.uri, "mu": x.mu} for x in a.anchors], "matrix": a.matrix,
+                "link": a.link, "temperatures": {"test": a.temperature_test, "anchor": a.temperature_anchor},
+                "sampling": a.sampling.__dict__, "motion_random_init": a.motion_random_init,
+                "max_upload_mb": self.s.max_upload_mb, "max_batch_size": self.s.max_batch_size,
+                "version": __version__}
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict:
+        return {"status": "ok"}
+
+
+def build_app(args: dict):
+    """The application (`import_path: serve.app:build_app`); `args` are ServeSettings."""
+    settings = ServeSettings(**args).model_dump()
+    return Ingress.bind(Scorer.bind(settings), settings)
