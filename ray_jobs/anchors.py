@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ray_jobs.console import console
 from w2s import rundir, uri
+from w2s.scoring.anchors import candidates
 
 STAGE = "anchors"
 
@@ -46,6 +47,7 @@ def run(cfg) -> dict:
     run_dir.require(uri.join(ckpt, "config.json"), f"exported student {name!r}", "train_student")
     record = run_dir.record(STAGE, cfg.model_dump(), name=name)
     mu = training_scores(cfg, run_dir)
+    candidates(mu, sc.num_anchors)  # an empty interval: a clear error here, before any work
     gpus = sc.num_gpus if sc.num_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
     kwargs = {"max_frames": cfg.train.max_frames, "frame_sampling": cfg.train.frame_sampling,
               "motion_size": cfg.motion.size, "num_anchors": sc.num_anchors, "link": sc.link,

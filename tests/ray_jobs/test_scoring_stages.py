@@ -1,0 +1,230 @@
+"""After training: the anchors and score stages, and the Ray Serve scorer over real HTTP on a
+local Ray (2 CPUs), with the tiny student the train_student stage exports."""
+
+import concurrent.futures as cf
+import glob
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from tests.conftest import demo_overrides
+from w2s import rundir
+from w2s.config import load_config
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
+KEY_ENV, KEY = "W2S_TEST_API_KEY", "test-key-123"
+LIMIT_MB = 2.0
+N_ANCHORS = 3  # 9 training videos: 5 equal-width intervals of their scores leave one empty
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def scored(small_pool, tmp_path_factory):
+    """Every stage on the small pool, a 2-step DDP student, its anchors and the score stage."""
+    import ray
+
+    from ray_jobs import anchors, cache_motion, make_pairs, metrics, score, score_teachers, select, train_student
+
+    os.environ[KEY_ENV] = KEY  # the local Ray's workers (the ingress replica) inherit it
+    run = tmp_path_factory.mktemp("scoring_run")
+    sets = demo_overrides(run, small_pool["manifest"], **{
+        "select.n": 10, "pairs.families": "[blur]", "train.strategy": "ddp", "train.max_steps": 2,
+        "train.max_frames": 2, "scoring.max_actors": 1, "scoring.batch_size": 2,
+        "scoring.num_anchors": N_ANCHORS})
+    cfg = load_config(CONFIG, sets).with_absolute_paths()
+    ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False)
+    for stage in (metrics, select, score_teachers, make_pairs, cache_motion, train_student):
+        stage.run(cfg)
+    out = {"cfg": cfg, "run": run, "sets": sets, "anchors": anchors.run(cfg), "score": score.run(cfg)}
+    out["again"] = score.run(cfg)
+    yield out
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def scorer(scored):
+    from w2s.scoring.scorer import Scorer
+
+    return Scorer.from_pretrained(str(scored["run"] / "student" / "stage1"))
+
+
+def test_anchors_stage_stores_five_anchors_with_the_checkpoint(scored):
+    info = scored["anchors"]
+    ckpt = scored["run"] / "student" / "stage1"
+    stored = json.loads((ckpt / "anchors.json").read_text())
+    assert len(stored["anchors"]) == N_ANCHORS == len(info["anchors"])
+    assert len(glob.glob(str(ckpt / "anchors" / "*.npz"))) == N_ANCHORS
+    m = np.array(stored["matrix"])
+    assert m.shape == (N_ANCHORS, N_ANCHORS) and np.allclose(m + m.T, 1)
+    mus = [a["mu"] for a in stored["anchors"]]
+    assert mus == sorted(mus)  # one per interval, low to high
+    assert stored["sampling"]["max_frames"] == 2 and stored["temperature_test"] == 5.0
+    assert info["training_videos"] == 9  # the 12 ensemble pairs cover 9 of the 10 selected videos
+
+
+def test_score_stage_scores_every_video_and_records_bad_ones(scored, small_pool, scorer):
+    table = rundir.read_table(str(scored["run"] / "scores" / "stage1"))
+    assert sorted(table["uri"]) == sorted(small_pool["good"] + small_pool["bad"])
+    good = table[table["error"].isna()]
+    assert sorted(good["uri"]) == sorted(small_pool["good"])
+    assert good["score"].between(0, 100).all() and good[[f"c_{i}" for i in range(N_ANCHORS)]].notna().all().all()
+    fails = pd.read_parquet(scored["run"] / "failures" / "score.parquet")
+    assert sorted(fails["uri"]) == sorted(small_pool["bad"])
+    # the stage's scores are the in-process scorer's
+    some = good.head(3)
+    ours = [s.score for s in scorer.score(list(some["uri"]))]
+    np.testing.assert_allclose(ours, some["score"], atol=1e-3)
+    info = scored["score"]
+    assert info["scored"] == 10 and info["failures"] == 2 and len(info["quantiles"]) == 5
+    assert os.path.getsize(scored["run"] / "scores" / "stage1" / "histogram.png") > 5_000
+    assert scored["again"]["already_done"] == 12  # resumable: nothing scored twice
+
+
+def test_score_needs_the_anchors_stage(scored, tmp_path):
+    cmd = [sys.executable, "-m", "ray_jobs", "score", "--config", CONFIG]
+    for s in scored["sets"] + [f"scoring.checkpoint={tmp_path}"]:
+        cmd += ["--set", s]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "run the `anchors` stage first" in p.stdout + p.stderr
+
+
+# -- the service ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def service(scored, small_pool, tmp_path_factory):
+    from ray import serve
+
+    from serve.app import Ingress, Scorer, ServeSettings
+
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.mp4").write_bytes(open(small_pool["good"][0], "rb").read())
+    os.symlink(outside / "secret.mp4", small_pool["root"] / "escape.mp4")
+    settings = ServeSettings(model_dir=str(scored["run"] / "student" / "stage1"),
+                             allowed_roots=[str(small_pool["root"])], api_key_env=KEY_ENV,
+                             max_upload_mb=LIMIT_MB, max_batch_size=8).model_dump()
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    app = Ingress.options(ray_actor_options={"num_cpus": 0.25}).bind(
+        Scorer.options(ray_actor_options={"num_cpus": 0.5}).bind(settings), settings)
+    serve.run(app, name="w2s", route_prefix="/")
+    yield {"url": f"http://127.0.0.1:{port}", "outside": outside}
+    serve.shutdown()
+
+
+H = {"X-API-Key": KEY}
+
+
+def _upload(url, path, **kw):
+    with open(path, "rb") as fh:
+        return requests.post(url + "/v1/score", files={"video": (os.path.basename(path), fh)}, timeout=300, **kw)
+
+
+def test_http_scores_equal_the_in_process_scorer(service, small_pool, scorer):
+    clips = small_pool["good"][:2]
+    expect = [s.score for s in scorer.score(clips)]
+    for clip, want in zip(clips, expect, strict=True):
+        r = _upload(service["url"], clip, headers=H)
+        assert r.status_code == 200, r.text
+        assert r.json()["score"] == pytest.approx(want, abs=1e-3) and len(r.json()["c"]) == N_ANCHORS
+        r = requests.post(service["url"] + "/v1/score", json={"uri": clip}, headers=H, timeout=300)
+        assert r.status_code == 200 and r.json()["score"] == pytest.approx(want, abs=1e-3)
+        assert r.json()["uri"] == clip
+    r = requests.post(service["url"] + "/v1/compare", json={"first": clips[0], "second": clips[1]}, headers=H)
+    probs = r.json()["probabilities"]
+    assert r.status_code == 200 and sum(probs.values()) == pytest.approx(1)
+    assert list(probs.values()) == pytest.approx(list(scorer.compare(clips[0], clips[1]).values()), abs=1e-5)
+
+
+def test_service_metadata_health_and_docs(service):
+    u = service["url"]
+    assert requests.get(u + "/healthz").json() == {"status": "ok"}
+    m = requests.get(u + "/v1/model", headers=H).json()
+    assert m["checkpoint"] == "stage1" and len(m["anchors"]) == N_ANCHORS and m["link"] == "phi"
+    assert requests.get(u + "/docs").status_code == 200
+    paths = requests.get(u + "/openapi.json").json()["paths"]
+    assert {"/v1/score", "/v1/compare", "/v1/model", "/healthz"} <= set(paths)
+
+
+def test_bad_requests_get_json_errors(service, small_pool):
+    u, root = service["url"], small_pool["root"]
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "w2s-upload-*")))
+
+    def status(r, code, words):
+        assert r.status_code == code, (r.status_code, r.text)
+        assert words in r.json()["detail"]
+
+    status(_upload(u, small_pool["good"][0]), 401, "API key")
+    status(_upload(u, small_pool["good"][0], headers={"X-API-Key": "wrong"}), 401, "API key")
+    status(_upload(u, small_pool["bad"][1], headers=H), 422, "not a decodable video")
+    status(_upload(u, small_pool["bad"][0], headers=H), 422, "not a decodable video")
+    big = os.urandom(int(LIMIT_MB * 2**20) + 1000)
+    status(requests.post(u + "/v1/score", files={"video": ("big.mp4", big)}, headers=H), 413, "limit")
+
+    def chunks():  # no Content-Length: the limit is enforced on the streamed body
+        yield (b'--b\r\nContent-Disposition: form-data; name="video"; filename="a.mp4"\r\n'
+               b"Content-Type: application/octet-stream\r\n\r\n")
+        for _ in range(int(LIMIT_MB) + 2):
+            yield os.urandom(2**20)
+
+    status(requests.post(u + "/v1/score", data=chunks(), headers={
+        **H, "Content-Type": "multipart/form-data; boundary=b"}), 413, "limit")
+    for bad_uri in ("/etc/hostname", f"{root}/../{os.path.basename(str(service['outside']))}/secret.mp4",
+                    str(root / "escape.mp4")):
+        status(requests.post(u + "/v1/score", json={"uri": bad_uri}, headers=H), 403, "outside the allowed roots")
+    status(requests.post(u + "/v1/score", json={"uri": str(root / "missing.mp4")}, headers=H), 404, "no such file")
+    status(requests.post(u + "/v1/score", json={"url": "x"}, headers=H), 422, "'uri'")
+    status(requests.post(u + "/v1/score", data="{not json", headers={**H, "Content-Type": "application/json"}),
+           422, "JSON")
+    status(requests.post(u + "/v1/score", files={"clip": ("a.mp4", b"x")}, headers=H), 422, "'video'")
+    status(requests.post(u + "/v1/score", data=b"x", headers={**H, "Content-Type": "text/plain"}), 415, "multipart")
+    after = set(glob.glob(os.path.join(tempfile.gettempdir(), "w2s-upload-*")))
+    assert after == before  # every upload's temp file removed
+
+
+def test_200_concurrent_requests(service, small_pool, scorer):
+    clips = small_pool["good"][:4]
+    expect = {c: s.score for c, s in zip(clips, scorer.score(clips), strict=True)}
+
+    def call(i):
+        clip = clips[i % len(clips)]
+        r = requests.post(service["url"] + "/v1/score", json={"uri": clip}, headers=H, timeout=600)
+        return clip, r.status_code, r.json()
+
+    with cf.ThreadPoolExecutor(200) as ex:
+        results = list(ex.map(call, range(200)))
+    assert [code for _, code, _ in results] == [200] * 200
+    for clip, _, body in results:
+        assert body["score"] == pytest.approx(expect[clip], abs=1e-3)
+    sizes = [body["timings"]["batch_size"] for _, _, body in results]
+    assert max(sizes) > 1  # @serve.batch really batched concurrent requests
+
+
+def test_w2s_score_command_locally_and_over_http(service, scored, small_pool, scorer):
+    clip = small_pool["good"][5]
+    want = scorer.score([clip])[0].score
+    w2s = os.path.join(os.path.dirname(sys.executable), "w2s")
+    env = {**os.environ, KEY_ENV: KEY}
+    for args in (["--model", str(scored["run"] / "student" / "stage1")],
+                 ["--url", service["url"], "--api-key-env", KEY_ENV]):
+        p = subprocess.run([w2s, "score", clip, "--json", *args], capture_output=True, text=True, env=env,
+                           timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert json.loads(p.stdout.strip().splitlines()[-1])["score"] == pytest.approx(want, abs=1e-3)
+    p = subprocess.run([w2s, "score", small_pool["bad"][1], "--url", service["url"], "--api-key-env", KEY_ENV],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 2 and "HTTP 422" in p.stdout
