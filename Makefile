@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 POOL_N ?= 64
 STAMP  := $(VENV)/.installed
+DEMO_PORT ?= 8000
 
 .PHONY: setup demo test test-fast bench lint clean help
 
 help:
 	@echo "make setup   create $(VENV) and install (torch CPU build first, then the lock)"
-	@echo "make demo    build the sample pool and run every pipeline stage on it ($(RUN))"
+	@echo "make demo    build the sample pool, run every pipeline stage on it ($(RUN)), then the scoring service"
 	@echo "make test    run the whole test suite (slow cluster tests included)"
 	@echo "make bench   run the benchmarks, results in bench/results/"
 	@echo "make lint    ruff"
@@ -33,6 +34,7 @@ demo: setup
 	$(BIN)/w2s metrics --manifest $(RUN)/pool/manifest.parquet --out $(RUN)/pool_metrics.parquet > $(RUN)/pool_metrics.txt
 	@echo "the nine metrics of every clip, computed locally: $(RUN)/pool_metrics.txt"
 	$(BIN)/python -m ray_jobs all --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
+	$(BIN)/python -m serve.demo --run-dir $(RUN)/run --port $(DEMO_PORT)
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -46,9 +48,10 @@ bench: setup
 	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/progress.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/scoring.py
 
 lint: setup
-	$(BIN)/ruff check w2s ray_jobs bench tests
+	$(BIN)/ruff check w2s ray_jobs serve bench tests
 
 clean:
 	rm -rf $(RUN) .pytest_cache

@@ -52,11 +52,16 @@ def test_anchors_are_stored_with_the_checkpoint(ckpt):
 
 def test_one_vision_pass_per_scored_video(ckpt, small_pool):
     scorer = Scorer.from_pretrained(ckpt["path"])
-    calls = []
-    scorer.model.model.vision_tower.register_forward_hook(lambda *a: calls.append(1))
+    frames, chunks = [], []
+    scorer.model.model.vision_tower.register_forward_hook(lambda m, args, out: frames.append(len(args[0])))
+    scorer.extractor.model.blocks[0].register_forward_hook(lambda m, args, out: chunks.append(len(args[0][0])))
     videos = small_pool["good"][:3]
-    scores = scorer.score(videos)
-    assert len(calls) == 3  # 3 videos x 5 anchors, one tower pass each video (anchors at load)
+    inputs = [scorer.prepare(v) for v in videos]
+    scores = scorer.score(inputs)
+    # 3 videos x 5 anchors: every key frame through the tower once and every 1-s chunk through
+    # SlowFast once (the anchors' tokens were computed at load)
+    assert sum(frames) == sum(len(x.frames) for x in inputs) and len(frames) <= 3
+    assert sum(chunks) == sum(len(x.chunks) for x in inputs)
     assert scorer.counters["vision_passes"] == 5 + 3
     assert all(0 <= s.score <= 100 and len(s.c) == 5 for s in scores)
     assert all(0 < c < 1 for s in scores for c in s.c)

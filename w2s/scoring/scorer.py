@@ -93,7 +93,7 @@ class Scorer:
         self.device = next(model.parameters()).device
         self.counters: Counter = Counter()
         self.anchor_block = np.asarray(anchors.matrix, np.float64)
-        self.anchor_feats = [self.features(x) for x in anchors.inputs]
+        self.anchor_feats = self.features_batch(anchors.inputs) if anchors.inputs else []
         self.prefixes = [self._prefix_cache(f) for f in self.anchor_feats] if cache_prefix else None
 
     @classmethod
@@ -119,14 +119,33 @@ class Scorer:
 
     @torch.no_grad()
     def features(self, x: VideoInputs) -> Features:
-        motion = x.motion
-        if motion is None:
-            if self.extractor is None:
-                raise ValueError(f"{x.uri}: no motion features and no motion extractor")
-            motion = self.extractor.features_from_chunks(x.chunks)
-        pix = self.proc(images=list(x.frames), return_tensors="pt")["pixel_values"].to(self.device)
-        self.counters["vision_passes"] += 1
-        return Features(self.model.keyframe_tokens(pix), self.model.motion_tokens(torch.from_numpy(motion)))
+        return self.features_batch([x])[0]
+
+    @torch.no_grad()
+    def features_batch(self, inputs: list[VideoInputs]) -> list[Features]:
+        """Each video's frames through the vision tower once and its chunks through SlowFast once;
+        videos with the same number of key frames share one tower call, all chunks one SlowFast run."""
+        need = [x for x in inputs if x.motion is None]
+        if need and self.extractor is None:
+            raise ValueError(f"{need[0].uri}: no motion features and no motion extractor")
+        motion = {}
+        if need:
+            flat = self.extractor.features_from_chunks(np.concatenate([x.chunks for x in need]))
+            ends = np.cumsum([len(x.chunks) for x in need])
+            motion = {id(x): m for x, m in zip(need, np.split(flat, ends[:-1]), strict=True)}
+        frames: list = [None] * len(inputs)
+        by_len: dict[int, list[int]] = {}
+        for i, x in enumerate(inputs):
+            by_len.setdefault(len(x.frames), []).append(i)
+        for idx in by_len.values():
+            images = [f for i in idx for f in inputs[i].frames]
+            pix = self.proc(images=images, return_tensors="pt")["pixel_values"].to(self.device)
+            tokens = self.model.keyframe_tokens_batch(pix.reshape(len(idx), -1, *pix.shape[1:]))
+            for j, i in enumerate(idx):
+                frames[i] = tokens[j]
+        self.counters["vision_passes"] += len(inputs)
+        return [Features(f, self.model.motion_tokens(torch.from_numpy(
+            x.motion if x.motion is not None else motion[id(x)]))) for f, x in zip(frames, inputs, strict=True)]
 
     # -- the language model --------------------------------------------------------------------
     def _embed_rows(self, rows: list[list[int]], feats: list[list[torch.Tensor]]):
@@ -185,7 +204,7 @@ class Scorer:
         if not inputs:
             return []
         t0 = time.perf_counter()
-        feats = [self.features(x) for x in inputs]
+        feats = self.features_batch(inputs)
         t1 = time.perf_counter()
         t = self.anchors.temperature_test
         c = np.stack([soft_comparison(self._vs_anchor(k, feats, t).cpu().numpy())
@@ -195,7 +214,7 @@ class Scorer:
         scores = map_scores(test_matrices(self.anchor_block, c), link=self.anchors.link)[:, n]
         t3 = time.perf_counter()
         self.counters["videos"] += len(inputs)
-        share = {"decode_s": decode_s, "vision_s": t1 - t0, "llm_s": t2 - t1, "map_s": t3 - t2}
+        share = {"decode_s": decode_s, "features_s": t1 - t0, "llm_s": t2 - t1, "map_s": t3 - t2}
         share = {k: round(v / len(inputs), 6) for k, v in share.items()}
         return [Score(x.uri, float(s), [float(v) for v in row], dict(share))
                 for x, s, row in zip(inputs, scores, c, strict=True)]

@@ -49,13 +49,17 @@ class W2SStudent(LlavaOnevisionForConditionalGeneration):
 
     def keyframe_tokens(self, frames: torch.Tensor) -> torch.Tensor:
         """(F, 3, S, S) normalised frames of one video -> (F * frame_tokens + 1, hidden)."""
+        return self.keyframe_tokens_batch(frames.unsqueeze(0))[0]
+
+    def keyframe_tokens_batch(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, F, 3, S, S): B videos of F frames each in one tower pass -> (B, F * frame_tokens + 1, hidden)."""
         dtype = self.model.vision_tower.dtype if hasattr(self.model.vision_tower, "dtype") else frames.dtype
         out = self.model.get_video_features(
-            pixel_values_videos=frames.unsqueeze(0).to(dtype),
+            pixel_values_videos=frames.to(dtype),
             vision_feature_layer=self.config.vision_feature_layer,
             vision_feature_select_strategy=self.config.vision_feature_select_strategy,
         )
-        return out.pooler_output[0]
+        return out.pooler_output
 
     def motion_tokens(self, motion: torch.Tensor) -> torch.Tensor:
         """(K, 256) SlowFast features -> (K, hidden)."""
