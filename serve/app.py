@@ -53,7 +53,7 @@ async def _unexpected(request: Request, exc: Exception):  # a JSON body even for
     return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 1})
+@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32)
 class Scorer:
     def __init__(self, settings: dict):
         from w2s.scoring.scorer import Scorer as Impl
@@ -78,7 +78,7 @@ class Scorer:
         return dict(self.scorer.counters)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.5})
+@serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
 @serve.ingress(api)
 class Ingress:
     def __init__(self, scorer, settings: dict):

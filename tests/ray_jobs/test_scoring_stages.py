@@ -38,7 +38,16 @@ def scored(small_pool, tmp_path_factory):
     """Every stage on the small pool, a 2-step DDP student, its anchors and the score stage."""
     import ray
 
-    from ray_jobs import anchors, cache_motion, make_pairs, metrics, score, score_teachers, select, train_student
+    from ray_jobs import (
+        anchors,
+        cache_motion,
+        make_pairs,
+        metrics,
+        score,
+        score_teachers,
+        select,
+        train_student,
+    )
 
     os.environ[KEY_ENV] = KEY  # the local Ray's workers (the ingress replica) inherit it
     run = tmp_path_factory.mktemp("scoring_run")
