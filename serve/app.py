@@ -153,7 +153,19 @@ class Ingress:
         return {"status": "ok"}
 
 
+def scorer_gpus(device: str) -> float:
+    """1 GPU per Scorer replica when the cluster has GPUs (device auto/cuda), else 0. A config
+    file's `deployments: ray_actor_options` still overrides this."""
+    import ray
+
+    if device == "cpu" or not ray.is_initialized():
+        return 0.0
+    return 1.0 if ray.cluster_resources().get("GPU", 0) else 0.0
+
+
 def build_app(args: dict):
     """The application (`import_path: serve.app:build_app`); `args` are ServeSettings."""
-    settings = ServeSettings(**args).model_dump()
-    return Ingress.bind(Scorer.bind(settings), settings)
+    s = ServeSettings(**args)
+    settings = s.model_dump()
+    scorer = Scorer.options(ray_actor_options={"num_cpus": 1, "num_gpus": scorer_gpus(s.device)})
+    return Ingress.bind(scorer.bind(settings), settings)
