@@ -74,9 +74,6 @@ class Scorer:
     def compare(self, first, second) -> dict:
         return self.scorer.compare(first, second)
 
-    def counters(self) -> dict:
-        return dict(self.scorer.counters)
-
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
 @serve.ingress(api)
