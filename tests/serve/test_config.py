@@ -15,7 +15,7 @@ def _config() -> dict:
 def test_serve_config_validates_against_serves_schema():
     from ray.serve.schema import ServeDeploySchema
 
-    schema = ServeDeploySchema.parse_obj(_config())
+    schema = ServeDeploySchema.model_validate(_config())
     (app,) = schema.applications
     assert app.import_path == "serve.app:build_app" and app.route_prefix == "/"
     names = {d.name for d in app.deployments}
