@@ -1,0 +1,99 @@
+"""gMAD mining and the misclassified-synthetic filter (METHOD.md section 5)."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from w2s.conversation import LEVELS
+from w2s.mining import gmad_pairs, misclassified, uniform_levels
+
+
+def _table(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"weak": rng.normal(size=n), "student": rng.normal(size=n)},
+                        index=[f"v{i:05d}.mp4" for i in range(n)])
+
+
+def test_weak_level_pairs_sit_inside_one_weak_level_with_the_largest_student_gaps():
+    t = _table()
+    p = gmad_pairs(t, "student", ["weak"], levels=5, per_level=10, max_uses=2)
+    d1 = p[p["direction"] == "weak_level"]
+    level, width = uniform_levels(t["weak"].to_numpy(), 5)
+    lv = pd.Series(level, index=t.index)
+    assert (lv[d1["first_uri"]].to_numpy() == d1["level"].to_numpy()).all()
+    assert (lv[d1["second_uri"]].to_numpy() == d1["level"].to_numpy()).all()
+    assert ((d1["first_weak"] - d1["second_weak"]).abs() <= width).all()
+    _largest_gaps(d1, t, lv, "student")
+
+
+def _largest_gaps(pairs, t, lv, attacker):
+    """In each level the largest mined gap is the level's extreme pair, and in a populated level
+    every mined gap beats the median gap of all pairs of the level."""
+    for k, g in pairs.groupby("level"):
+        members = t.loc[lv == k, attacker].to_numpy()
+        gaps = (g[f"first_{attacker}"] - g[f"second_{attacker}"]).abs()
+        assert gaps.max() == pytest.approx(members.max() - members.min())
+        if len(members) >= 40:
+            every = np.abs(np.subtract.outer(members, members))[np.triu_indices(len(members), 1)]
+            assert gaps.min() > np.median(every)
+
+
+def test_student_level_direction_swaps_the_roles():
+    t = _table(seed=1)
+    p = gmad_pairs(t, "student", ["weak"], levels=4, per_level=8, max_uses=1)
+    d2 = p[p["direction"] == "student_level"]
+    level, width = uniform_levels(t["student"].to_numpy(), 4)
+    lv = pd.Series(level, index=t.index)
+    assert (lv[d2["first_uri"]].to_numpy() == lv[d2["second_uri"]].to_numpy()).all()
+    assert ((d2["first_student"] - d2["second_student"]).abs() <= width).all()
+    t = t.rename(columns={"weak": "weak_score"})
+    _largest_gaps(d2.rename(columns={"first_weak": "first_weak_score", "second_weak": "second_weak_score"}),
+                  t, lv, "weak_score")
+
+
+def test_per_video_uses_are_capped_and_pairs_are_distinct():
+    t = _table(n=300, seed=2)
+    for cap in (1, 3):
+        p = gmad_pairs(t, "student", ["weak"], levels=3, per_level=40, max_uses=cap)
+        for _, g in p.groupby("direction"):
+            uses = pd.concat([g["first_uri"], g["second_uri"]]).value_counts()
+            assert uses.max() <= cap
+            keys = {tuple(sorted(x)) for x in zip(g["first_uri"], g["second_uri"], strict=True)}
+            assert len(keys) == len(g)
+            assert (g["first_uri"] != g["second_uri"]).all()
+    # order within a pair is random: both orientations occur
+    assert 0.2 < (p["first_student"] > p["second_student"]).mean() < 0.8
+
+
+def test_several_weak_models_and_missing_scores():
+    t = _table(n=200, seed=3)
+    t["other"] = t["weak"] * -1
+    t.loc[t.index[:50], "other"] = np.nan
+    p = gmad_pairs(t, "student", ["weak", "other"], levels=5, per_level=5)
+    assert set(p["weak_model"]) == {"weak", "other"}
+    assert not set(t.index[:50]) & set(p.loc[p["weak_model"] == "other", "first_uri"])
+    assert set(p["direction"]) == {"weak_level", "student_level"}
+
+
+def test_a_million_scores_in_seconds():
+    t = _table(n=1_000_000, seed=4)
+    t0 = time.perf_counter()
+    p = gmad_pairs(t, "student", ["weak"], levels=8, per_level=5000, max_uses=2)
+    elapsed = time.perf_counter() - t0
+    # the edge levels of a normal sample hold fewer than 2 x 5000 / 2 videos
+    assert 0.6 * 2 * 8 * 5000 < len(p) <= 2 * 8 * 5000
+    print(f"gMAD on 1M videos: {elapsed:.1f} s for {len(p)} pairs")  # bench/, not a threshold here
+
+
+def test_misclassified_keeps_only_pairs_predicted_differently():
+    pairs = pd.DataFrame({"first_uri": list("abcd"), "second_uri": list("efgh"),
+                          "label": ["superior", "worse", "better", "inferior"]})
+    probs = np.eye(5)[[LEVELS.index(x) for x in ("superior", "better", "better", "worse")]]
+    bad = misclassified(pairs, probs)
+    assert list(bad["first_uri"]) == ["b", "d"]
+    assert list(bad["predicted"]) == ["better", "worse"]
+    assert np.allclose(bad["student_probs"].iloc[0], probs[1])
+    with pytest.raises(ValueError, match="probabilities"):
+        misclassified(pairs, probs[:2])
