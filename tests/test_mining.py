@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from w2s.conversation import LEVELS
-from w2s.mining import gmad_pairs, misclassified, uniform_levels
+from w2s.mining import gmad_pairs, label_with_student, misclassified, uniform_levels
 
 
 def _table(n=400, seed=0):
@@ -97,3 +97,14 @@ def test_misclassified_keeps_only_pairs_predicted_differently():
     assert np.allclose(bad["student_probs"].iloc[0], probs[1])
     with pytest.raises(ValueError, match="probabilities"):
         misclassified(pairs, probs[:2])
+
+
+def test_gmad_pairs_get_the_students_predicted_level():
+    t = _table(n=100, seed=5)
+    p = gmad_pairs(t, "student", ["weak"], levels=2, per_level=3)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(5), size=len(p))
+    out = label_with_student(p, probs)
+    assert list(out["label"]) == [LEVELS[i] for i in probs.argmax(1)]
+    assert np.allclose(np.stack(out["student_probs"]), probs)
+    assert {"weak_model", "direction", "level", "first_weak", "second_student"} <= set(out.columns)

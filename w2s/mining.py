@@ -104,11 +104,23 @@ def predicted_levels(probs: np.ndarray) -> np.ndarray:
     return np.asarray(LEVELS, dtype=object)[np.argmax(np.asarray(probs), axis=1)]
 
 
-def misclassified(pairs: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
-    """The pairs whose predicted level differs from their `label`, with `predicted` and the
-    five `student_probs` added."""
+def label_with_student(pairs: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
+    """gMAD pairs labelled by the promoted student (METHOD.md decision): `label` = its predicted
+    level for the ordered pair, `student_probs` = the five probabilities (auditable)."""
+    probs = _check_probs(pairs, probs)
+    return pairs.assign(label=predicted_levels(probs), student_probs=list(probs))
+
+
+def _check_probs(pairs: pd.DataFrame, probs: np.ndarray) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     if probs.shape != (len(pairs), len(LEVELS)):
         raise ValueError(f"expected ({len(pairs)}, {len(LEVELS)}) probabilities, got {probs.shape}")
+    return probs
+
+
+def misclassified(pairs: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
+    """The pairs whose predicted level differs from their `label`, with `predicted` and the
+    five `student_probs` added."""
+    probs = _check_probs(pairs, probs)
     out = pairs.assign(predicted=predicted_levels(probs), student_probs=list(probs))
     return out[out["predicted"] != out["label"]].reset_index(drop=True)
