@@ -12,6 +12,7 @@
 Endpoints: POST /v1/score, POST /v1/compare, GET /v1/model, GET /healthz, /docs.
 """
 
+import logging
 import os
 import tempfile
 from typing import Literal
@@ -25,6 +26,8 @@ from starlette.concurrency import run_in_threadpool
 
 from serve.checks import check_api_key, resolve_uri, save_uploads
 from w2s import __version__
+
+log = logging.getLogger("ray.serve")
 
 
 class ServeSettings(BaseModel):
@@ -115,6 +118,9 @@ class Ingress:
                 out.append(await run_in_threadpool(decode, path, self.anchors.sampling))
             except VideoDecodeError as e:
                 raise HTTPException(422, f"not a decodable video: {e.reason}") from None
+            except Exception as e:  # noqa: BLE001 - whatever else a hostile file triggers is still bad input
+                log.exception("decoding %s failed", name)
+                raise HTTPException(422, f"not a decodable video: {type(e).__name__}: {e}") from None
             out[-1].uri = name if not name.startswith(tmp) else "upload"
         return out
 
