@@ -48,7 +48,7 @@ def _trainer(cfg, run_dir: rundir.RunDir, p: dict, use_gpu: bool, progress):
     from ray.train.torch import TorchTrainer
 
     tc = cfg.train
-    image_size = 384 if cfg.student.preset == "paper" else cfg.student.image_size
+    image_size = _input_size(cfg)
     ds = build_dataset(cfg, run_dir, p["index"], image_size, broadcast=p["motion_join"] == "broadcast")
     if tc.materialize:  # decode once, keep the examples in the object store for every epoch
         console.print(f"  decoding the key frames of {p['usable']} pairs once (train.materialize) ...")
@@ -66,6 +66,13 @@ def _trainer(cfg, run_dir: rundir.RunDir, p: dict, use_gpu: bool, progress):
                              failure_config=FailureConfig(max_failures=tc.max_failures)),
         datasets={"train": ds}, dataset_config=DataConfig(execution_options=ingest),
     )
+
+
+def _input_size(cfg) -> int:
+    """The vision input size: the initialising student's, the paper's 384, or the tiny preset's."""
+    if cfg.train.init_from:
+        return int(uri.read_json(uri.join(cfg.train.init_from, "config.json"))["vision_config"]["image_size"])
+    return 384 if cfg.student.preset == "paper" else cfg.student.image_size
 
 
 def _finish(cfg, run_dir: rundir.RunDir, record, p: dict, result, use_gpu: bool, train_s: float) -> dict:
@@ -95,6 +102,8 @@ def run(cfg) -> dict:
 
     cfg = cfg.with_absolute_paths()  # workers run in their own directory
     tc, run_dir = cfg.train, rundir.RunDir(cfg.run_dir)
+    if tc.init_from:
+        run_dir.require(uri.join(tc.init_from, "config.json"), "exported student (train.init_from)", STAGE)
     record = run_dir.record(STAGE, cfg.model_dump(), name=tc.name)
     p = plan(cfg, run_dir, tc.num_workers)
     if p["bad_uris"]:

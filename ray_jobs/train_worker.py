@@ -25,7 +25,7 @@ from w2s.student.engine import Engine, PairModel, deepspeed_config, param_groups
 from w2s.student.loss import confidence_loss
 from w2s.student.mirror import with_mirrors
 from w2s.student.preference import direction_correct
-from w2s.student.presets import create_student, image_processor
+from w2s.student.presets import create_student, image_processor, load_exported
 
 STATS = ("loss", "ce", "entropy", "alpha", "lam", "temperature")
 COUNTS = 3  # after STATS: pairs with a direction right, pairs with a direction, examples
@@ -38,12 +38,15 @@ def _log(msg: str) -> None:
 
 def _build_student(cfg: RunCfg, world: int):
     tc, sc = cfg.train, cfg.student
-    if tc.strategy == "deepspeed" and tc.zero_stage == 3 and sc.preset == "paper":
+    if tc.strategy == "deepspeed" and tc.zero_stage == 3 and (sc.preset == "paper" or tc.init_from):
         from transformers.integrations import HfDeepSpeedConfig
 
         _keep = HfDeepSpeedConfig(deepspeed_config(tc, world))  # noqa: F841 (from_pretrained partitions)
-    student, tok = create_student(sc.preset, sc.path, seed=sc.seed, image_size=sc.image_size,
-                                  patch_size=sc.patch_size)
+    if tc.init_from:  # a later stage starts from the previous stage's student
+        student, tok = load_exported(tc.init_from)
+    else:
+        student, tok = create_student(sc.preset, sc.path, seed=sc.seed, image_size=sc.image_size,
+                                      patch_size=sc.patch_size)
     if tc.gradient_checkpointing:
         student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return student, tok

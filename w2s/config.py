@@ -141,6 +141,8 @@ class TrainCfg(_Model):
                                  "reproducible; false = whichever decode finishes first, a little faster")
     shuffle_buffer: int = Field(16, ge=0, description="rows each worker buffers to shuffle locally (the pair "
                                                      "order is shuffled globally first); 0 = off")
+    init_from: str | None = Field(None, description="initialise from this exported student (dir/URI, e.g. the "
+                                  "previous stage's student/stage<N-1>); null = a new student from `student`")
     storage: str | None = Field(None, description="Ray Train storage; null = <run_dir>/train_student/ray")
     verify_export: bool = Field(True, description="reload the export in the driver and compare logits "
                                                   "(small models only)")
@@ -189,6 +191,7 @@ class RunCfg(_Model):
         data["motion"]["pairs"], data["motion"]["checkpoint"] = absolute(self.motion.pairs), absolute(
             self.motion.checkpoint)
         data["train"]["pairs"], data["train"]["storage"] = absolute(self.train.pairs), absolute(self.train.storage)
+        data["train"]["init_from"] = absolute(self.train.init_from)
         data["scoring"]["checkpoint"] = absolute(self.scoring.checkpoint)
         if self.scoring.videos not in ("manifest", "selected"):
             data["scoring"]["videos"] = absolute(self.scoring.videos)

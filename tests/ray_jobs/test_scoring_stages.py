@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+import torch
 
 from tests.conftest import demo_overrides
 from w2s import rundir
@@ -111,6 +112,27 @@ def test_score_needs_the_anchors_stage(scored, tmp_path):
         cmd += ["--set", s]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and "run the `anchors` stage first" in p.stdout + p.stderr
+
+
+def test_a_later_stage_starts_from_the_previous_students_weights(scored):
+    """train.init_from: with every learning rate 0 the stage-2 export is the stage-1 student."""
+    from ray_jobs import train_student
+    from w2s.student.model import W2SStudent
+
+    stage1 = str(scored["run"] / "student" / "stage1")
+    sets = scored["sets"] + ["train.name=stage2", f"train.init_from={stage1}", "train.max_steps=1",
+                             "train.lr={vision_tower: 0, projector: 0, motion_projector: 0, llm: 0}"]
+    info = train_student.run(load_config(CONFIG, sets).with_absolute_paths())
+    assert info["steps_done"] == 1
+    a = W2SStudent.from_pretrained(stage1).state_dict()
+    b = W2SStudent.from_pretrained(str(scored["run"] / "student" / "stage2")).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    fresh = load_config(CONFIG, scored["sets"]).student
+    from w2s.student.presets import create_student
+
+    new, _ = create_student(fresh.preset, seed=fresh.seed + 1, image_size=fresh.image_size,
+                            patch_size=fresh.patch_size)
+    assert any(not torch.equal(a[k], new.state_dict()[k]) for k in a)  # not a fresh student
 
 
 # -- the service ----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ reference path). c = sum_k softmax(logits / 5)_k w_k per anchor; the 6 x 6 matri
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -24,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from w2s import uri
 from w2s.conversation import LEVEL_WEIGHTS, LEVELS
 from w2s.scoring.anchors import AnchorSet
 from w2s.scoring.inputs import VideoInputs, decode
@@ -51,18 +49,11 @@ def test_matrices(anchor_block: np.ndarray, c: np.ndarray) -> np.ndarray:
 def load_student(ckpt_dir: str, device: str | None = None):
     """(model, tokenizer, image processor) of an exported student (local path or URI);
     bf16 on GPU, fp32 on CPU."""
-    from transformers import AutoTokenizer
-
-    from w2s.student.model import W2SStudent
-    from w2s.student.presets import image_processor
+    from w2s.student.presets import image_processor, load_exported
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    with tempfile.TemporaryDirectory() as tmp:
-        local = uri.local_copy(ckpt_dir, tmp)
-        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
-        model = W2SStudent.from_pretrained(local, dtype=dtype).to(dev)
-        tok = AutoTokenizer.from_pretrained(local)
-    return model, tok, image_processor(model)
+    model, tok = load_exported(ckpt_dir, dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32)
+    return model.to(dev), tok, image_processor(model)
 
 
 @dataclass

@@ -73,6 +73,22 @@ def create_student(preset: str = "tiny", path: str | None = None, seed: int = 0,
     return model, tok
 
 
+def load_exported(path: str, dtype=None):
+    """(model, tokenizer) of an exported student (a train_student export: local dir or URI)."""
+    import tempfile
+
+    from transformers import AutoTokenizer
+
+    from w2s import uri
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = uri.local_copy(path, tmp)
+        model = W2SStudent.from_pretrained(local, dtype=dtype or torch.float32)
+        tok = AutoTokenizer.from_pretrained(local)
+    check_levels(model.config)
+    return model, tok
+
+
 def image_processor(model):
     """SigLIP preprocessing (rescale + normalise); the PIL backend when torchvision is absent."""
     import importlib.util
