@@ -45,6 +45,8 @@ def decode(uri: str, s: Sampling) -> VideoInputs:
         if not len(keep):
             raise VideoDecodeError(uri, "no frames")
         frames = [f for _, f in reader.frames([idx[i] for i in keep], size=(s.image_size, s.image_size))]
+    # a second pass for the chunks: each at its own size through the decoder's scaler, so the
+    # pixels equal what training decoded (key frames) and cache_motion fed SlowFast (chunks)
     with open_reader(uri) as reader:
         chunks = [c for _, c in reader.chunks(size=(s.motion_size, s.motion_size), length=CHUNK, keys=keep)]
     if len(frames) != len(keep) or len(chunks) != len(keep):
