@@ -1,13 +1,13 @@
 """Stage `anchors`: the five anchor videos of a trained student, stored in its checkpoint.
 
-    python -m ray_jobs anchors --config configs/demo.yaml
+    python -m ray_jobs anchors --config configs/demo.yaml [--stage N]
 
-The training videos of the checkpoint (every video in train.pairs that the weak
-teachers scored) are cut into `scoring.num_anchors` equal-width intervals of their
+The training videos of the checkpoint (every video in the pairs of stages 1..N, or
+train.pairs, that the weak teachers scored) are cut into `scoring.num_anchors` equal-width intervals of their
 ensemble teacher score (mu); in each, the video nearest the midpoint is the anchor
 (the next nearest when it cannot be decoded). The anchors' key frames and motion
 features and the anchor-vs-anchor comparisons (t = scoring.temperature_anchor) are
-written next to the weights: student/<train.name>/anchors.json + anchors/*.npz, so
+written next to the weights: student/stage<N>/anchors.json + anchors/*.npz, so
 the checkpoint directory scores on its own (`score` stage, `w2s score`, the Serve
 scorer). The model runs in one Ray task (on a GPU when the cluster has one).
 Re-training the checkpoint removes its anchors; this stage then builds them again.
@@ -32,9 +32,13 @@ def build(ckpt: str, mu, kwargs: dict) -> dict:
 
 
 def training_scores(cfg, run_dir: rundir.RunDir):
-    """mu of the checkpoint's training videos that every teacher scored."""
-    pairs = run_dir.read_pairs(cfg.train.pairs, columns=["first_uri", "second_uri"])
-    videos = set(pairs["first_uri"]) | set(pairs["second_uri"])
+    """mu of the checkpoint's training videos that every teacher scored: train.pairs, or the pairs
+    of stages 1..N (a stage-N student was trained on all of them, one stage after the other)."""
+    if cfg.train.pairs:
+        tables = [run_dir.read_pairs(cfg.train.pairs, columns=["first_uri", "second_uri"])]
+    else:
+        tables = [run_dir.read_pairs(stage=s, columns=["first_uri", "second_uri"]) for s in range(1, cfg.stage + 1)]
+    videos = {u for t in tables for u in (*t["first_uri"], *t["second_uri"])}
     ens = run_dir.read_ensemble([t.name for t in cfg.score.teachers])
     return ens.loc[ens.index.isin(videos), "mu"]
 
@@ -42,7 +46,7 @@ def training_scores(cfg, run_dir: rundir.RunDir):
 def run(cfg) -> dict:
     import ray
 
-    run_dir, sc, name = rundir.RunDir(cfg.run_dir), cfg.scoring, cfg.train.name
+    run_dir, sc, name = rundir.RunDir(cfg.run_dir), cfg.scoring, cfg.student_name
     ckpt = sc.checkpoint or run_dir.student(name)
     run_dir.require(uri.join(ckpt, "config.json"), f"exported student {name!r}", "train_student")
     record = run_dir.record(STAGE, cfg.model_dump(), name=name)
@@ -53,7 +57,7 @@ def run(cfg) -> dict:
               "motion_size": cfg.motion.size, "num_anchors": sc.num_anchors, "link": sc.link,
               "temperature_test": sc.temperature_test, "temperature_anchor": sc.temperature_anchor,
               "motion_checkpoint": cfg.motion.checkpoint, "teachers": [t.name for t in cfg.score.teachers],
-              "source": {"run_dir": run_dir.root, "checkpoint": name, "pairs": cfg.train.pairs or run_dir.pairs()}}
+              "source": {"run_dir": run_dir.root, "checkpoint": name, "pairs": cfg.train.pairs or run_dir.pairs(cfg.stage)}}
     task = ray.remote(build).options(num_cpus=sc.num_cpus, num_gpus=gpus or None, max_retries=0)
     console.print(f"  choosing {sc.num_anchors} anchors among {len(mu)} training videos and comparing them ...")
     out = ray.get(task.remote(ckpt, mu, kwargs))

@@ -1,6 +1,9 @@
 """Stage `cache_motion`: SlowFast fast-pathway features, once per video of the pairs dataset.
 
-    python -m ray_jobs cache_motion --config configs/demo.yaml
+    python -m ray_jobs cache_motion --config configs/demo.yaml [--stage N]
+
+Stage N reads pairs/stage<N>: only its videos not cached yet are computed (mined
+stages add fresh renders; the gMAD videos are mostly cached already).
 
 Every video named in the pairs (sources and rendered distortions) gets a
 (seconds x 256) float32 array, stored as bytes in <run_dir>/motion/*.parquet
@@ -18,6 +21,7 @@ import pyarrow as pa
 from ray_jobs.console import console
 from ray_jobs.progress import Tracker, tick
 from w2s import rundir
+from w2s.config import stage_name
 from w2s.student.motion import RANDOM_INIT_WARNING, MotionExtractor
 from w2s.video import VideoDecodeError
 
@@ -49,11 +53,11 @@ def run(cfg) -> dict:
     import ray.data
 
     run_dir = rundir.RunDir(cfg.run_dir)
-    record = run_dir.record(STAGE, cfg.model_dump())
+    record = run_dir.record(STAGE, cfg.model_dump(), name=stage_name(cfg.stage))
     mc = cfg.motion
     if mc.checkpoint is None:
         console.warn(RANDOM_INIT_WARNING)  # terminal and log
-    pairs = run_dir.read_pairs(mc.pairs, columns=["first_uri", "second_uri"])
+    pairs = run_dir.read_pairs(mc.pairs, stage=cfg.stage, columns=["first_uri", "second_uri"])
     uris = sorted(set(pairs["first_uri"]) | set(pairs["second_uri"]))
     out = run_dir.motion()
     done = set(rundir.done_uris(out))

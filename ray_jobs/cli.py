@@ -1,8 +1,9 @@
 """The one way into the stages:
 
-    python -m ray_jobs STAGE|all --config FILE [--set key=value ...] [--verbose]
+    python -m ray_jobs STAGE|all --config FILE [--stage N] [--set key=value ...] [--verbose]
     python -m ray_jobs.STAGE     --config FILE [...]       (the same; users' scripts call it)
     w2s run STAGE|all            --config FILE [...]       (the same, from the `w2s` command)
+    python -m ray_jobs.pipeline  --config FILE [--from STEP] (= `all`: the whole method)
 
 Parses the config (local paths made absolute), opens the quiet log under the run
 directory (`--verbose`: everything on the terminal instead), connects to Ray once,
@@ -31,20 +32,33 @@ from w2s.rundir import MissingInput, RunDir
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def build_parser(prog: str, stage: registry.Stage | None = None) -> argparse.ArgumentParser:
-    if stage is not None:
-        p = argparse.ArgumentParser(prog=prog, description=stage.doc,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str, stage: registry.Stage | None = None, pipeline: bool = False) -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    if pipeline:
+        from ray_jobs import pipeline as pl
+
+        p = argparse.ArgumentParser(prog=prog, description=pl.__doc__, formatter_class=fmt)
+    elif stage is not None:
+        p = argparse.ArgumentParser(prog=prog, description=stage.doc, formatter_class=fmt)
     else:
         listing = "\n".join(f"  {s.name:<15} {s.help}" for s in registry.STAGES)
         p = argparse.ArgumentParser(
-            prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
-            description=f"Run a pipeline stage, or `all` of them in order.\n\nstages:\n{listing}\n"
-                        f"  {'all':<15} every stage above, in this order, on one Ray connection")
-        p.add_argument("stage", choices=[*registry.BY_NAME, "all"], metavar="STAGE")
+            prog=prog, formatter_class=fmt,
+            description=f"Run a pipeline stage, or `all`: the whole method (python -m ray_jobs.pipeline)."
+                        f"\n\nstages:\n{listing}\n"
+                        f"  {'all':<15} every stage in order, stage 1 to `stages`, completed ones skipped")
+        p.add_argument("which", choices=[*registry.BY_NAME, "all"], metavar="STAGE")
     p.add_argument("--config", required=True, help="YAML recipe, e.g. configs/demo.yaml")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set select.n=100 (repeatable)")
+    if (stage is None and not pipeline) or (stage is not None and stage.iterative):
+        p.add_argument("--stage", type=int, default=None, metavar="N",
+                       help="the method's stage N for train_student / anchors / heldout / score / mine_pairs / "
+                            "cache_motion (default: the config's `stage`, 1)")
+    if stage is None:
+        p.add_argument("--from", dest="from_step", default=None, metavar="STEP",
+                       help="pipeline: redo STEP (e.g. train_student@2, or a stage name: its first step) and "
+                            "every step after it, even if completed")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show Ray's and the libraries' logs on the terminal instead of the log file")
     return p
@@ -58,18 +72,22 @@ def _log_target(run: RunDir, name: str) -> tuple[str, str]:
     return local, dest
 
 
-def _run(stages: list[registry.Stage], cfg) -> None:
+def _run(steps: list[registry.Step], cfg, skip=None) -> None:
+    """Run the steps in order on one Ray connection; `skip(step)` -> a reason to skip it, or None."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, force=True)
-    uses_ray = any(s.needs_ray for s in stages)
+    uses_ray = any(s.stage.needs_ray for s in steps)
     if uses_ray:
         from ray_jobs.runtime import init_ray
 
         init_ray(cfg)
     try:
-        for i, stage in enumerate(stages, 1):
-            if len(stages) > 1:
-                console.print(f"-- stage {i}/{len(stages)}: {stage.name} ({stage.help})")
-            stage.run(cfg)
+        for i, step in enumerate(steps, 1):
+            why = skip(step) if skip else None
+            if len(steps) > 1:
+                console.print(f"-- step {i}/{len(steps)}: {step.name} ({step.stage.help})"
+                              + (f": skipped, {why}" if why else ""))
+            if not why:
+                step.run(cfg)
     finally:
         if uses_ray:  # while the log is still open: the last worker lines Ray forwards land there
             import ray
@@ -77,8 +95,9 @@ def _run(stages: list[registry.Stage], cfg) -> None:
             ray.shutdown()
 
 
-def run_stages(stages: list[registry.Stage], cfg, verbose: bool, name: str) -> int:
-    """Run `stages` with the quiet log (unless verbose); 0 ok, 2 a user error, 1 a crash."""
+def run_stages(steps: list[registry.Step], cfg, verbose: bool, name: str, skip=None, after=None) -> int:
+    """Run `steps` with the quiet log (unless verbose); 0 ok, 2 a user error, 1 a crash.
+    `after(cfg)` runs when every step succeeded (the pipeline's summary)."""
     run = RunDir(cfg.run_dir)
     local_log, dest = _log_target(run, name)
     with contextlib.ExitStack() as stack:
@@ -88,7 +107,9 @@ def run_stages(stages: list[registry.Stage], cfg, verbose: bool, name: str) -> i
             stack.enter_context(quiet_output(local_log))
             console.print(f"w2s: {name} on {run.root}; full log: {dest} (--verbose shows it here)")
         try:
-            _run(stages, cfg)
+            _run(steps, cfg, skip)
+            if after:
+                after(cfg)
             return 0
         except MissingInput as e:
             console.error(str(e))
@@ -109,12 +130,25 @@ def main(argv: list[str] | None = None, prog: str = "python -m ray_jobs", stage:
     spec = registry.get(stage) if stage else None
     p = build_parser(prog, spec)
     args = p.parse_args(argv)
-    name = stage or args.stage
+    name = stage or args.which
+    cfg = parse_config(p, args)
+    if name == "all":
+        from ray_jobs.pipeline import run_pipeline
+
+        return run_pipeline(cfg, args.from_step, args.verbose, p)
+    if getattr(args, "from_step", None):
+        p.error("--from goes with `all` (the pipeline)")
+    return run_stages(registry.resolve(name, cfg.stage), cfg, args.verbose, name if cfg.stage == 1 or not
+                      registry.get(name).iterative else f"{name}@{cfg.stage}")
+
+
+def parse_config(p: argparse.ArgumentParser, args):
+    """The config with --set and --stage applied, local paths made absolute; exit 2 when bad."""
+    sets = list(args.set) + ([f"stage={args.stage}"] if getattr(args, "stage", None) is not None else [])
     try:
-        cfg = load_config(args.config, args.set).with_absolute_paths()
+        return load_config(args.config, sets).with_absolute_paths()
     except (ValueError, OSError) as e:
         p.exit(2, f"{p.prog}: error: bad config: {e}\n")
-    return run_stages(registry.resolve(name), cfg, args.verbose, name)
 
 
 def stage_main(stage: str) -> None:

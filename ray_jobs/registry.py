@@ -1,4 +1,4 @@
-"""The stage registry: every stage the pipeline has, in the order `all` runs them.
+"""The stage registry: every stage the pipeline has, and the pipeline's plan of steps.
 
 A stage is a module `ray_jobs/<name>.py` with a docstring (its `--help`) and
 `run(cfg: RunCfg) -> dict` (what it did; it also writes its stage.json). Stages
@@ -18,6 +18,7 @@ class Stage:
     name: str
     help: str
     needs_ray: bool = True
+    iterative: bool = False  # runs once per stage N of the method (`--stage N`)
 
     def module(self):
         return importlib.import_module(f"ray_jobs.{self.name}")
@@ -34,13 +35,33 @@ STAGES: tuple[Stage, ...] = (
     Stage("metrics", "the nine low-level metrics of every manifest video"),
     Stage("select", "the distribution-matched subset (HiGHS LP/MILP)", needs_ray=False),
     Stage("score_teachers", "every weak teacher scores every selected video"),
-    Stage("make_pairs", "ensemble + synthetic pairs with labels, LLaVA export"),
-    Stage("cache_motion", "SlowFast motion features of every video in the pairs"),
-    Stage("train_student", "the pair student (Ray Train + DeepSpeed ZeRO), HF export"),
-    Stage("anchors", "the student's five anchor videos and their comparisons, stored with it"),
-    Stage("score", "a 0-100 score for every video (anchors + MAP), with the student"),
+    Stage("make_pairs", "ensemble + synthetic (+ held-out) pairs with labels, LLaVA export"),
+    Stage("mine_pairs", "stage N >= 2: gMAD + misclassified synthetic pairs, labelled by student N-1",
+          iterative=True),
+    Stage("cache_motion", "SlowFast motion features of every video in the stage's pairs", iterative=True),
+    Stage("train_student", "the pair student (Ray Train + DeepSpeed ZeRO), HF export", iterative=True),
+    Stage("anchors", "the student's five anchor videos and their comparisons, stored with it", iterative=True),
+    Stage("heldout", "the student's pair accuracy on the held-out synthetic pairs", iterative=True),
+    Stage("score", "a 0-100 score for every video (anchors + MAP), with the student", iterative=True),
 )
 BY_NAME = {s.name: s for s in STAGES}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage run of the pipeline: a stage, and for an iterative stage the method's stage N."""
+    stage: Stage
+    n: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.stage.name if self.n is None else f"{self.stage.name}@{self.n}"
+
+    def config(self, cfg):
+        return cfg if self.n is None else cfg.for_stage(self.n)
+
+    def run(self, cfg) -> dict:
+        return self.stage.run(self.config(cfg))
 
 
 def get(name: str) -> Stage:
@@ -49,6 +70,20 @@ def get(name: str) -> Stage:
     return BY_NAME[name]
 
 
-def resolve(name: str) -> list[Stage]:
-    """The stages `name` stands for: one stage, or every stage in order for `all`."""
-    return list(STAGES) if name == "all" else [get(name)]
+def pipeline(stages: int, score_last: bool = True) -> list[Step]:
+    """The whole method: the stage-1 data, then per stage N: (mine_pairs for N > 1), cache_motion,
+    train_student, anchors, heldout and score (the pool scores stage N+1 mines from; for the last
+    stage only when `score_last`)."""
+    steps = [Step(get(s)) for s in ("metrics", "select", "score_teachers", "make_pairs")]
+    for n in range(1, stages + 1):
+        names = (["mine_pairs"] if n > 1 else []) + ["cache_motion", "train_student", "anchors", "heldout"]
+        if n < stages or score_last:
+            names.append("score")
+        steps += [Step(get(s), n) for s in names]
+    return steps
+
+
+def resolve(name: str, stage: int = 1) -> list[Step]:
+    """One stage as a one-step list (an iterative one for `stage`)."""
+    s = get(name)
+    return [Step(s, stage if s.iterative else None)]

@@ -1,6 +1,6 @@
 """Stage `score`: a 0-100 quality score for every video, with a trained student.
 
-    python -m ray_jobs score --config configs/demo.yaml [--set scoring.videos=selected]
+    python -m ray_jobs score --config configs/demo.yaml [--stage N] [--set scoring.videos=selected]
 
 Reads the videos (`scoring.videos`: the manifest, the selected subset, or any
 Parquet with a `uri` column) with Ray Data -> CPU tasks decode each video's key
@@ -75,7 +75,7 @@ class ScoreActor:
 
 def checkpoint_of(cfg, run_dir: rundir.RunDir) -> tuple[str, str]:
     """(checkpoint dir, its name under scores/)."""
-    ckpt = cfg.scoring.checkpoint or run_dir.student(cfg.train.name)
+    ckpt = cfg.scoring.checkpoint or run_dir.student(cfg.student_name)
     return ckpt, ckpt.rstrip("/").rsplit("/", 1)[-1]
 
 

@@ -1,6 +1,9 @@
 """Stage `train_student`: the pair student trained with Ray Train + DeepSpeed ZeRO.
 
-    python -m ray_jobs train_student --config configs/demo.yaml [--set train.zero_stage=2]
+    python -m ray_jobs train_student --config configs/demo.yaml [--stage N] [--set train.zero_stage=2]
+
+Stage N (default 1) trains on pairs/stage<N> and exports student/stage<N>; for N > 1
+it starts from the exported stage N-1 student (train.init_from overrides that).
 
 Data streams through Ray Data (train_data.py): the pairs are joined with the
 cached motion features of both videos, key frames are decoded in CPU tasks, and
@@ -27,6 +30,7 @@ from ray_jobs.progress import Tracker
 from ray_jobs.train_data import build_dataset, plan
 from ray_jobs.train_export import verify_export
 from w2s import rundir, uri
+from w2s.config import stage_name
 from w2s.student.curves import plot_curves
 
 STAGE = "train_student"
@@ -97,13 +101,24 @@ def _finish(cfg, run_dir: rundir.RunDir, record, p: dict, result, use_gpu: bool,
         checkpoint=str(result.checkpoint.path) if result.checkpoint else None, use_gpu=use_gpu)
 
 
+def for_this_stage(cfg, run_dir: rundir.RunDir):
+    """train.name / pairs / init_from made concrete for `cfg.stage`: stage N trains student/stage<N>
+    on pairs/stage<N>, starting from student/stage<N-1> when N > 1."""
+    tc, n = cfg.train, cfg.stage
+    init = tc.init_from or (run_dir.student(stage_name(n - 1)) if n > 1 else None)
+    return cfg.model_copy(update={"train": tc.model_copy(update={
+        "name": cfg.student_name, "pairs": tc.pairs or run_dir.pairs(n), "init_from": init})})
+
+
 def run(cfg) -> dict:
     import ray
 
-    cfg = cfg.with_absolute_paths()  # workers run in their own directory
-    tc, run_dir = cfg.train, rundir.RunDir(cfg.run_dir)
+    run_dir = rundir.RunDir(cfg.run_dir)
+    cfg = for_this_stage(cfg.with_absolute_paths(), run_dir)  # workers run in their own directory
+    tc = cfg.train
     if tc.init_from:
-        run_dir.require(uri.join(tc.init_from, "config.json"), "exported student (train.init_from)", STAGE)
+        run_dir.require(uri.join(tc.init_from, "config.json"), f"exported student to start from ({tc.init_from})",
+                        f"{STAGE} --stage {cfg.stage - 1}" if cfg.stage > 1 else STAGE)
     record = run_dir.record(STAGE, cfg.model_dump(), name=tc.name)
     p = plan(cfg, run_dir, tc.num_workers)
     if p["bad_uris"]:

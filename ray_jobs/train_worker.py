@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import pandas as pd
 import ray.train
 import torch
@@ -69,7 +70,8 @@ class Worker:
         self.engine = Engine(self.tc, PairModel(self.student), groups, self.total, self.device)
         self.state = {"step": 0, "epoch": 0, "pairs_seen": 0, "history": [], "resumed_from": []}
         self.processor = image_processor(self.student)
-        self.batcher = PairBatcher(self.student, self.tok, self.processor)
+        rng = np.random.default_rng([self.tc.seed, self.rank, 7]) if self.tc.augment else None
+        self.batcher = PairBatcher(self.student, self.tok, self.processor, augment=rng)
         self.shard = ray.train.get_dataset_shard("train")
         self.sums, self.probe, self.t0 = [0.0] * (len(STATS) + COUNTS), None, time.time()
 

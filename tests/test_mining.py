@@ -108,3 +108,39 @@ def test_gmad_pairs_get_the_students_predicted_level():
     assert list(out["label"]) == [LEVELS[i] for i in probs.argmax(1)]
     assert np.allclose(np.stack(out["student_probs"]), probs)
     assert {"weak_model", "direction", "level", "first_weak", "second_student"} <= set(out.columns)
+
+
+def test_misclassified_keep_is_balanced_over_groups():
+    from ray_jobs.mine_pairs import keep_balanced
+
+    mis = pd.DataFrame({"kind": ["spatial"] * 50 + ["temporal"] * 3 + ["compression"] * 20, "x": range(73)})
+    kept = keep_balanced(mis, 30, seed=0)
+    counts = kept["kind"].value_counts().to_dict()
+    assert len(kept) == 30 and counts["temporal"] == 3 and abs(counts["spatial"] - counts["compression"]) <= 1
+    assert len(keep_balanced(mis, 100, seed=0)) == 73
+
+
+def test_pair_accuracy_counts_levels_and_directions():
+    from w2s.student.preference import pair_accuracy
+
+    eye = np.eye(5)  # LEVELS order: superior, better, similar, worse, inferior
+    probs = np.stack([eye[0], eye[1], eye[3], eye[2]])
+    acc = pair_accuracy(probs, ["superior", "superior", "better", "similar"])
+    assert acc["pairs"] == 4 and acc["level"] == 0.5  # rows 0 and 3
+    assert acc["direction"] == pytest.approx(2 / 3)  # 'similar' has no direction
+    assert pair_accuracy(np.zeros((0, 5)), [])["direction"] is None
+
+
+def test_pair_augmentation_crops_both_videos_alike():
+    from w2s.student.augment import draw
+
+    rng = np.random.default_rng(0)
+    frames = np.arange(2 * 16 * 16 * 3, dtype=np.uint8).reshape(2, 16, 16, 3)
+    crops = [draw(rng, 16) for _ in range(200)]
+    assert all(11 <= c.side <= 16 and c.y + c.side <= 16 and c.x + c.side <= 16 for c in crops)
+    assert 0.35 < np.mean([c.flip for c in crops]) < 0.65
+    c = crops[0]
+    a, b = c.apply(frames), c.apply(frames.copy())
+    assert np.array_equal(a, b) and a.shape == (2, c.side, c.side, 3)
+    flipped = type(c)(c.y, c.x, c.side, not c.flip).apply(frames)
+    assert np.array_equal(flipped, a[:, :, ::-1])

@@ -64,6 +64,9 @@ class PairsCfg(_Model):
     h265_preset: str = "veryslow"
     max_short_side: int | None = Field(None, description="scale larger sources down before distorting")
     render_num_cpus: float = 0.9
+    heldout_sources: int = Field(0, ge=0, description="pool videos (not selected, not synthetic sources) "
+                                 "rendered into held-out synthetic pairs (pairs/heldout): never trained on, "
+                                 "the `heldout` stage measures every stage's student on them")
     seed: int = 0
 
 
@@ -75,7 +78,7 @@ class MotionCfg(_Model):
     num_cpus: float = Field(0.9, gt=0, description="CPUs per actor")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per actor; null = 1 when the cluster has GPUs")
     max_actors: int = Field(2, ge=1)
-    pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage1/pairs.parquet")
+    pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage<stage>/pairs.parquet")
 
 
 PARTS = ("vision_tower", "projector", "motion_projector", "llm")
@@ -91,8 +94,9 @@ class StudentCfg(_Model):
 
 
 class TrainCfg(_Model):
-    name: str = Field("stage1", description="run name: checkpoints, resume and the exported model")
-    pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage1/pairs.parquet")
+    name: str | None = Field(None, description="run name: checkpoints, resume and the exported model; "
+                             "null = stage<stage>")
+    pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage<stage>/pairs.parquet")
     strategy: Literal["deepspeed", "ddp"] = "deepspeed"
     zero_stage: Literal[2, 3] = 3
     bf16: bool = False
@@ -141,8 +145,11 @@ class TrainCfg(_Model):
                                  "reproducible; false = whichever decode finishes first, a little faster")
     shuffle_buffer: int = Field(16, ge=0, description="rows each worker buffers to shuffle locally (the pair "
                                                      "order is shuffled globally first); 0 = off")
-    init_from: str | None = Field(None, description="initialise from this exported student (dir/URI, e.g. the "
-                                  "previous stage's student/stage<N-1>); null = a new student from `student`")
+    augment: bool = Field(False, description="per pair, the same random crop (scale 0.7-1) and horizontal "
+                          "flip of both videos' key frames, drawn again every epoch (the quality order of "
+                          "a pair does not change; the student cannot memorise content)")
+    init_from: str | None = Field(None, description="initialise from this exported student (dir/URI); null = "
+                                  "stage 1: a new student from `student`, stage N > 1: student/stage<N-1>")
     storage: str | None = Field(None, description="Ray Train storage; null = <run_dir>/train_student/ray")
     verify_export: bool = Field(True, description="reload the export in the driver and compare logits "
                                                   "(small models only)")
@@ -151,7 +158,7 @@ class TrainCfg(_Model):
 
 class ScoringCfg(_Model):
     checkpoint: str | None = Field(None, description="student to score with (dir/URI with anchors.json); "
-                                   "null = <run_dir>/student/<train.name>")
+                                   "null = <run_dir>/student/stage<stage> (train.name when set)")
     videos: str = Field("manifest", description="what `score` scores: manifest, selected (the select "
                         "stage's subset) or a Parquet file/URI with a `uri` column")
     num_anchors: int = Field(5, ge=2, description="anchor videos per checkpoint (paper: 5)")
@@ -169,6 +176,23 @@ class ScoringCfg(_Model):
     rows_per_file: int = Field(256, ge=1)
 
 
+class MiningCfg(_Model):
+    levels: int = Field(5, ge=1, description="xi: uniform levels of a model's score inside which gMAD "
+                        "pairs are drawn (not given in the paper; gMAD's own work uses a handful)")
+    gmad_pairs: int = Field(85_000, ge=0, description="gMAD pairs per stage, shared evenly over weak models x "
+                            "2 directions x levels (paper: 85k)")
+    max_uses: int = Field(2, ge=1, description="times one video may appear per weak model, direction and level")
+    synthetic_pairs: int = Field(15_000, ge=0, description="misclassified synthetic pairs kept per stage, "
+                                 "evenly over spatial / temporal / compression (paper: 15k)")
+    synthetic_sources: int = Field(1000, ge=0, description="fresh source videos rendered per stage for the "
+                                   "misclassified check (never used by an earlier stage)")
+    families: list[str] | None = Field(None, description="distortion families of the fresh renders; null = "
+                                       "pairs.families")
+    temperature: float = Field(1.0, gt=0, description="softmax temperature of the student's comparisons")
+    batch_size: int = Field(8, ge=1, description="pairs per student call (the scorer actors of `scoring`)")
+    seed: int = 0
+
+
 class RunCfg(_Model):
     run_dir: str = Field(..., description="local path or s3://... URI holding every stage's output")
     manifest: str = Field(..., description="Parquet manifest with a `uri` column")
@@ -181,6 +205,20 @@ class RunCfg(_Model):
     student: StudentCfg = StudentCfg()
     train: TrainCfg = TrainCfg()
     scoring: ScoringCfg = ScoringCfg()
+    mining: MiningCfg = MiningCfg()
+    stage: int = Field(1, ge=1, description="the iteration that train_student / anchors / score / heldout / "
+                       "mine_pairs work on (`--stage N`)")
+    stages: int = Field(3, ge=1, description="the pipeline's last iteration (paper: 3)")
+    score_last_stage: bool = Field(True, description="the pipeline scores the pool with the last stage's "
+                                   "student too (earlier stages' scores are always made: mining needs them)")
+
+    @property
+    def student_name(self) -> str:
+        """The stage's student: train.name, or stage<stage>."""
+        return self.train.name or stage_name(self.stage)
+
+    def for_stage(self, n: int) -> RunCfg:
+        return self.model_copy(update={"stage": n})
 
     def with_absolute_paths(self) -> RunCfg:
         """Local paths made absolute: Ray workers and Ray Train do not run in our directory.
@@ -198,6 +236,10 @@ class RunCfg(_Model):
         if self.student.path and os.path.exists(self.student.path):
             data["student"]["path"] = absolute(self.student.path)
         return RunCfg.model_validate(data)
+
+
+def stage_name(n: int) -> str:
+    return f"stage{n}"
 
 
 def _set(tree: dict, dotted: str, raw: str) -> None:

@@ -7,7 +7,9 @@ import pandas as pd
 
 from w2s.conversation import QUESTION, SYSTEM, answer
 
-PAIR_COLUMNS = ["first_uri", "second_uri", "label", "kind", "family", "levels", "stage"]
+# kind: ensemble | spatial | temporal | compression | gmad; source: the clip a synthetic pair's
+# renders come from ("" otherwise)
+PAIR_COLUMNS = ["first_uri", "second_uri", "label", "kind", "family", "levels", "stage", "source"]
 
 
 def normalise_teachers(scores: pd.DataFrame) -> pd.DataFrame:
@@ -57,7 +59,7 @@ def ensemble_pairs(stats: pd.DataFrame, n_pairs: int, seed: int = 0, stage: int 
     a, b = stats.iloc[idx[:, 0]], stats.iloc[idx[:, 1]]
     labels = ensemble_label(a["mu"].to_numpy(), a["var"].to_numpy(), b["mu"].to_numpy(), b["var"].to_numpy())
     return pd.DataFrame({"first_uri": a.index.to_numpy(), "second_uri": b.index.to_numpy(), "label": labels,
-                         "kind": "ensemble", "family": "ensemble", "levels": "", "stage": stage})
+                         "kind": "ensemble", "family": "ensemble", "levels": "", "stage": stage, "source": ""})
 
 
 def severity_label(first_level: int, second_level: int) -> str:
@@ -74,13 +76,14 @@ def severity_label(first_level: int, second_level: int) -> str:
 def synthetic_pairs(rendered: pd.DataFrame, stage: int = 1) -> pd.DataFrame:
     """All ordered level pairs per (source, family) from rows uri, source, family, group, level."""
     rows = []
-    for (_, family), g in rendered.sort_values("level").groupby(["source", "family"], sort=True):
+    for (source, family), g in rendered.sort_values("level").groupby(["source", "family"], sort=True):
         group = g["group"].iloc[0]
         items = list(zip(g["uri"], g["level"], strict=True))
         for ua, la in items:
             for ub, lb in items:
                 if la != lb:
-                    rows.append((ua, ub, severity_label(int(la), int(lb)), group, family, f"{la}-{lb}", stage))
+                    rows.append((ua, ub, severity_label(int(la), int(lb)), group, family, f"{la}-{lb}", stage,
+                                 source))
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 

@@ -7,8 +7,9 @@ stage builds a path under the run directory by hand or imports another stage.
       select/selected.parquet, histograms.png   select
       teacher_scores/<teacher>/part-*.parquet   score_teachers (stage.json in score_teachers/)
       media/<family>/<clip>_L<level>.mp4        make_pairs (rendered distortions)
-      pairs/stage<N>/pairs.parquet, llava.json  make_pairs (N = 1)
-      motion/part-*.parquet                     cache_motion
+      pairs/stage<N>/pairs.parquet, llava.json  make_pairs (N = 1), mine_pairs (N > 1: + mining columns)
+      pairs/heldout/pairs.parquet               make_pairs: held-out synthetic pairs (never trained on)
+      motion/part-*.parquet                     cache_motion (stage.json in cache_motion/stage<N>/)
       train_student/<name>/                     train_student: stage.json, curves.parquet/png,
                                                 train_state.json, export_check.pt
       train_student/ray/<name>/                 Ray Train checkpoints
@@ -16,7 +17,10 @@ stage builds a path under the run directory by hand or imports another stage.
       student/<name>/anchors.json, anchors/     anchors: the checkpoint's five anchors (stage.json
                                                 in anchors/<name>/)
       scores/<checkpoint>/part-*.parquet        score: uri, score, c_0..c_4 (+ histogram.png, stage.json)
-      eval/<checkpoint>/                        evaluate (coming stage)
+      mine_pairs/stage<N>/                      mine_pairs: stage.json, gmad_candidates.parquet,
+                                                synthetic_checked.parquet (every checked pair, audit)
+      eval/<checkpoint>/heldout_pairs.parquet   heldout: the student on the held-out pairs (stage.json
+                                                in heldout/<checkpoint>/)
       failures/<stage>.parquet                  uri, stage, reason
       logs/<time>-<stage>.log                   the driver's full log (quiet mode)
 
@@ -164,14 +168,21 @@ class RunDir:
         stem = source.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
         return uri.join(self.media(family), f"{stem}_L{level}.mp4")
 
-    def pairs_dir(self, stage: int = 1) -> str:
-        return self.path("pairs", f"stage{stage}")
+    def pairs_dir(self, stage: int | str = 1) -> str:
+        """pairs/stage<N> (an int), or pairs/<name> (e.g. "heldout")."""
+        return self.path("pairs", f"stage{stage}" if isinstance(stage, int) else stage)
 
-    def pairs(self, stage: int = 1) -> str:
+    def pairs(self, stage: int | str = 1) -> str:
         return uri.join(self.pairs_dir(stage), "pairs.parquet")
 
-    def llava(self, stage: int = 1) -> str:
+    def llava(self, stage: int | str = 1) -> str:
         return uri.join(self.pairs_dir(stage), "llava.json")
+
+    def heldout_pairs(self) -> str:
+        return self.pairs("heldout")
+
+    def mining_dir(self, stage: int) -> str:
+        return self.path("mine_pairs", f"stage{stage}")
 
     def motion(self) -> str:
         return self.path("motion")
@@ -209,6 +220,16 @@ class RunDir:
     def eval(self, checkpoint: str) -> str:
         return self.path("eval", checkpoint)
 
+    def heldout_results(self, checkpoint: str) -> str:
+        return uri.join(self.eval(checkpoint), "heldout_pairs.parquet")
+
+    def stage_record(self, stage: str, name: str | None = None) -> str:
+        """Where a stage run writes its stage.json when it completes (`name`: the student of an
+        iterative stage, e.g. stage2); the pipeline skips a step whose record exists."""
+        if stage == "score":
+            return uri.join(self.scores(name), "stage.json")
+        return self.stage_json(stage, name)
+
     # -- reading what earlier stages wrote --------------------------------------------------------
     def require(self, path: str, what: str, producer: str) -> str:
         """`path` if it exists, else MissingInput naming the stage that makes it."""
@@ -240,9 +261,20 @@ class RunDir:
         table = pd.concat([self.read_teacher_scores(t) for t in teachers], axis=1, join="inner")
         return ensemble_stats(normalise_teachers(table)).sort_index()
 
-    def read_pairs(self, path: str | None = None, stage: int = 1, columns=None):
+    def write_pairs(self, pairs, stage: int | str = 1) -> str:
+        """pairs/stage<N>/pairs.parquet and its LLaVA conversation export llava.json."""
+        import json
+
+        from w2s.pairs import to_conversations
+
+        uri.write_parquet(self.pairs(stage), pairs)
+        uri.write_bytes(self.llava(stage), json.dumps(to_conversations(pairs), indent=1).encode())
+        return self.pairs(stage)
+
+    def read_pairs(self, path: str | None = None, stage: int | str = 1, columns=None):
         """A pairs table: `path` when given (a config override), else pairs/stage<stage>."""
-        return uri.read_parquet(self.require(path or self.pairs(stage), "pairs", "make_pairs"), columns=columns)
+        producer = "make_pairs" if stage in (1, "heldout") else f"mine_pairs --stage {stage}"
+        return uri.read_parquet(self.require(path or self.pairs(stage), "pairs", producer), columns=columns)
 
     def motion_index(self):
         """uri, num_chunks, error of every cached video (no feature bytes)."""

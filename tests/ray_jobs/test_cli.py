@@ -27,15 +27,44 @@ def _imports(path: str) -> set[str]:
     return out
 
 
-def test_all_runs_every_stage_in_order_training_included():
-    names = [s.name for s in registry.resolve("all")]
-    assert names == ["metrics", "select", "score_teachers", "make_pairs", "cache_motion", "train_student",
-                     "anchors", "score"]
-    assert [s.name for s in registry.resolve("select")] == ["select"]
+def test_the_pipeline_runs_every_stage_of_every_iteration_in_order():
+    names = [s.name for s in registry.pipeline(3)]
+    per_stage = ["cache_motion", "train_student", "anchors", "heldout", "score"]
+    assert names == ["metrics", "select", "score_teachers", "make_pairs",
+                     *[f"{s}@1" for s in per_stage],
+                     "mine_pairs@2", *[f"{s}@2" for s in per_stage],
+                     "mine_pairs@3", *[f"{s}@3" for s in per_stage]]
+    assert [s.name for s in registry.pipeline(2, score_last=False)][-1] == "heldout@2"
+    assert [s.name for s in registry.resolve("select", 2)] == ["select"]  # not an iterative stage
+    assert [s.name for s in registry.resolve("train_student", 2)] == ["train_student@2"]
     with pytest.raises(KeyError, match="unknown stage"):
         registry.get("nope")
     for s in registry.STAGES:  # every registered stage is a module with run() and a docstring
         assert callable(s.module().run) and s.module().__doc__.startswith(f"Stage `{s.name}`")
+
+
+def test_pipeline_steps_know_their_records_and_refuse_per_stage_paths(tmp_path):
+    from ray_jobs import pipeline
+    from w2s.config import load_config
+    from w2s.rundir import RunDir
+
+    cfg = load_config(CONFIG, [f"run_dir={tmp_path}"])
+    steps, run = registry.pipeline(2), RunDir(str(tmp_path))
+    rec = {s.name: pipeline.record_of(s, cfg, run) for s in steps}
+    assert rec["train_student@2"] == str(tmp_path / "train_student" / "stage2" / "stage.json")
+    assert rec["score@1"] == str(tmp_path / "scores" / "stage1" / "stage.json")
+    assert rec["mine_pairs@2"] == str(tmp_path / "mine_pairs" / "stage2" / "stage.json")
+    assert rec["metrics"] == str(tmp_path / "metrics" / "stage.json")
+    assert len(set(rec.values())) == len(steps)
+    assert pipeline.first_forced(steps, "train_student") == [s.name for s in steps].index("train_student@1")
+    assert pipeline.first_forced(steps, "anchors@2") == [s.name for s in steps].index("anchors@2")
+    assert pipeline.first_forced(steps, None) == len(steps)
+    with pytest.raises(ValueError, match="not a step"):
+        pipeline.first_forced(steps, "anchors@7")
+    with pytest.raises(ValueError, match="train.name"):
+        pipeline.check_config(load_config(CONFIG, [f"run_dir={tmp_path}", "train.name=x"]))
+    pipeline.check_config(load_config(CONFIG, [f"run_dir={tmp_path}", "train.name=x", "stages=1"]))
+    assert cfg.for_stage(3).student_name == "stage3" and cfg.student_name == "stage1"
 
 
 def test_layers_library_never_imports_stages_and_stages_never_import_each_other():
@@ -59,6 +88,10 @@ def _run(*args, **kw):
 def test_help_lists_every_stage_and_each_stage_has_its_own():
     r = _run("-m", "ray_jobs", "--help")
     assert r.returncode == 0 and all(s.name in r.stdout for s in registry.STAGES) and "all" in r.stdout
+    r = _run("-m", "ray_jobs.pipeline", "--help")
+    assert r.returncode == 0 and "--from" in r.stdout and "mine_pairs" in r.stdout
+    r = _run("-m", "ray_jobs.mine_pairs", "--help")
+    assert r.returncode == 0 and "--stage" in r.stdout and "gMAD" in r.stdout
     r = _run("-m", "ray_jobs.train_student", "--help")
     assert r.returncode == 0 and "Ray Train + DeepSpeed" in r.stdout and "--verbose" in r.stdout
     r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "w2s"), "run", "--help"],

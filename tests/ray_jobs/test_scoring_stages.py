@@ -120,12 +120,12 @@ def test_a_later_stage_starts_from_the_previous_students_weights(scored):
     from w2s.student.model import W2SStudent
 
     stage1 = str(scored["run"] / "student" / "stage1")
-    sets = scored["sets"] + ["train.name=stage2", f"train.init_from={stage1}", "train.max_steps=1",
+    sets = scored["sets"] + ["train.name=init_check", f"train.init_from={stage1}", "train.max_steps=1",
                              "train.lr={vision_tower: 0, projector: 0, motion_projector: 0, llm: 0}"]
     info = train_student.run(load_config(CONFIG, sets).with_absolute_paths())
     assert info["steps_done"] == 1
     a = W2SStudent.from_pretrained(stage1).state_dict()
-    b = W2SStudent.from_pretrained(str(scored["run"] / "student" / "stage2")).state_dict()
+    b = W2SStudent.from_pretrained(str(scored["run"] / "student" / "init_check")).state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     fresh = load_config(CONFIG, scored["sets"]).student
     from w2s.student.presets import create_student
@@ -259,3 +259,103 @@ def test_w2s_score_command_locally_and_over_http(service, scored, small_pool, sc
     p = subprocess.run([w2s, "score", small_pool["bad"][1], "--url", service["url"], "--api-key-env", KEY_ENV],
                        capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 2 and "HTTP 422" in p.stdout
+
+
+# -- the pipeline: stage 2 mined with this stage-1 student ----------------------------------------
+STAGE2 = {"stages": 2, "score_last_stage": "false", "mining.gmad_pairs": 8, "mining.synthetic_sources": 1,
+          "mining.synthetic_pairs": 10, "mining.batch_size": 4}
+
+
+def _pipeline(scored, *extra, **sets):
+    cmd = [sys.executable, "-m", "ray_jobs.pipeline", "--config", CONFIG, *extra]
+    for s in scored["sets"] + [f"{k}={v}" for k, v in {**STAGE2, **sets}.items()]:
+        cmd += ["--set", s]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500, env=env)
+
+
+@pytest.fixture(scope="module")
+def stage2(scored):
+    """The pipeline on the run the stages above made: stage-1 steps are skipped, stage 2 runs."""
+    p = _pipeline(scored)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    return {"run": scored["run"], "out": p.stdout}
+
+
+def _stage_json(run, *parts):
+    return json.loads((run.joinpath(*parts) / "stage.json").read_text())
+
+
+def test_pipeline_skips_the_completed_stage_1_steps_and_runs_stage_2(stage2):
+    out = stage2["out"]
+    for step in ("metrics", "select", "score_teachers", "make_pairs", "cache_motion@1", "train_student@1",
+                 "anchors@1", "score@1"):
+        assert f": {step} (" in out and "skipped, completed" in out.split(f": {step} (")[1].splitlines()[0], step
+    for step in ("heldout@1", "mine_pairs@2", "cache_motion@2", "train_student@2", "anchors@2", "heldout@2"):
+        assert "skipped" not in out.split(f": {step} (")[1].splitlines()[0], step
+    assert "score@2" not in out  # score_last_stage: false
+    assert "pipeline: 2 stages" in out and "held-out pair accuracy" in out
+    record = json.loads((stage2["run"] / "pipeline.json").read_text())
+    assert [r["stage"] for r in record["stages"]] == [1, 2]
+    assert all(r["heldout_direction"] is None or 0 <= r["heldout_direction"] <= 1 for r in record["stages"])
+
+
+def test_stage_2_pairs_are_mined_and_auditable(stage2):
+    from w2s.conversation import LEVELS
+    from w2s.mining import DIRECTIONS
+
+    run = stage2["run"]
+    pairs = pd.read_parquet(run / "pairs" / "stage2" / "pairs.parquet")
+    info = _stage_json(run, "mine_pairs", "stage2")
+    gmad, syn = pairs[pairs["kind"] == "gmad"], pairs[pairs["kind"] != "gmad"]
+    assert len(gmad) == info["gmad_pairs"] > 0 and len(syn) == info["synthetic_kept"] <= 10
+    assert set(gmad["weak_model"]) <= {"niqe", "lowlevel"} and set(gmad["direction"]) <= set(DIRECTIONS)
+    probs = np.stack(pairs["student_probs"].to_list())
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    assert (gmad["label"] == np.asarray(LEVELS)[probs[: len(gmad)].argmax(1)]).all()  # the student's level
+    assert (syn["predicted"] != syn["label"]).all()  # misclassified only
+    assert gmad[["first_weak", "second_weak", "first_student", "second_student"]].notna().all().all()
+    checked = pd.read_parquet(run / "mine_pairs" / "stage2" / "synthetic_checked.parquet")
+    assert info["synthetic_checked"] == len(checked) > 0
+    assert info["synthetic_misclassified"] == int((checked["predicted"] != checked["label"]).sum())
+    stage1 = pd.read_parquet(run / "pairs" / "stage1" / "pairs.parquet")
+    assert not set(checked["source"]) & set(stage1["source"])  # fresh sources
+    assert len(json.loads((run / "pairs" / "stage2" / "llava.json").read_text())) == len(pairs)
+
+
+def test_stage_2_starts_from_the_stage_1_student(stage2, scored):
+    from w2s.student.model import W2SStudent
+    from w2s.student.presets import create_student
+
+    run = stage2["run"]
+    info = _stage_json(run, "train_student", "stage2")
+    assert info["config"]["train"]["init_from"] == str(run / "student" / "stage1")
+    assert info["steps_done"] == 2 and (run / "student" / "stage2" / "anchors.json").exists()
+    a = W2SStudent.from_pretrained(str(run / "student" / "stage1")).state_dict()
+    b = W2SStudent.from_pretrained(str(run / "student" / "stage2")).state_dict()
+    fresh = load_config(CONFIG, scored["sets"]).student
+    c = create_student(fresh.preset, seed=fresh.seed + 1, image_size=fresh.image_size, patch_size=fresh.patch_size)[0]
+    c = c.state_dict()
+
+    def cos(x, y):
+        x, y = (torch.cat([d[k].flatten().double() for k in sorted(d)]) for d in (x, y))
+        return float(x @ y / (x.norm() * y.norm()))
+
+    assert cos(a, b) > 0.99 > cos(b, c)  # two steps away from stage 1, far from a new student
+
+
+def test_pipeline_rerun_skips_everything_and_from_redoes(stage2, scored):
+    run = stage2["run"]
+    p = _pipeline(scored)
+    assert p.returncode == 0, p.stdout[-3000:]
+    assert p.stdout.count("skipped, completed") == 13
+    before = _stage_json(run, "heldout", "stage2")["started"]
+    import time
+
+    time.sleep(1.1)
+    p = _pipeline(scored, "--from", "heldout@2")
+    assert p.returncode == 0, p.stdout[-3000:]
+    assert p.stdout.count("skipped, completed") == 12
+    assert _stage_json(run, "heldout", "stage2")["started"] != before
+    p = _pipeline(scored, "--from", "nope")
+    assert p.returncode == 2 and "not a step of this pipeline" in p.stderr

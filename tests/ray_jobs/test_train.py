@@ -45,7 +45,7 @@ def train_data(tmp_path_factory):
     import ray
 
     from ray_jobs import cache_motion
-    from ray_jobs.make_pairs import render_synthetic
+    from ray_jobs.renders import render_synthetic
     from ray_jobs.runtime import init_ray
     from w2s.pairs import synthetic_pairs
     from w2s.pool import build_pool

@@ -217,7 +217,7 @@ class Scorer:
         seen: dict = {}
 
         def feats(v):
-            key = v if isinstance(v, str) else id(v)
+            key = v if isinstance(v, str) else v.uri  # one decode + vision pass per distinct video
             if key not in seen:
                 seen[key] = self.features(self.prepare(v))
             return seen[key]
