@@ -44,7 +44,8 @@ class CompareActor:
     def __init__(self, ckpt: str, temperature: float, progress=None):
         from w2s.scoring.scorer import Scorer
 
-        self.scorer, self.t, self.progress = Scorer.from_pretrained(ckpt), temperature, progress
+        self.scorer = Scorer.from_pretrained(ckpt, with_anchors=False)  # comparisons need no anchors
+        self.t, self.progress = temperature, progress
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         probs = np.full((len(batch), len(LEVELS)), np.nan)

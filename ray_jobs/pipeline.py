@@ -71,7 +71,7 @@ def run_pipeline(cfg, from_step: str | None, verbose: bool, parser) -> int:
             return None
         path = record_of(step, cfg, run)
         done = uri.read_json(path) if uri.exists(path) else None
-        return f"completed {done.get('started', '')} ({path})" if done else None
+        return f"completed {done.get('started', '')}" if done else None
 
     return run_stages(steps, cfg, verbose, "pipeline", skip=skip, after=summary)
 

@@ -42,7 +42,10 @@ def _build_student(cfg: RunCfg, world: int):
     if tc.strategy == "deepspeed" and tc.zero_stage == 3 and (sc.preset == "paper" or tc.init_from):
         from transformers.integrations import HfDeepSpeedConfig
 
-        _keep = HfDeepSpeedConfig(deepspeed_config(tc, world))  # noqa: F841 (from_pretrained partitions)
+        # from_pretrained partitions the weights as they load; DeepSpeed's own comm is not up yet (its
+        # world size reads 1 here), so leave train_batch_size out: only the ZeRO settings matter now
+        ds = {k: v for k, v in deepspeed_config(tc, world).items() if k != "train_batch_size"}
+        _keep = HfDeepSpeedConfig(ds)  # noqa: F841
     if tc.init_from:  # a later stage starts from the previous stage's student
         student, tok = load_exported(tc.init_from)
     else:

@@ -9,71 +9,25 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 import psutil
 import pytest
-import torch
 
-from tests.conftest import demo_overrides
-from w2s.config import load_config
+from bench import _learning as learning
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
-POOL_CLIPS = 20
-# held-out content: a real video and a photo, none of their clips trained on. hubble_deep_field
-# (a near-black star field: darkening barely changes it and its blur is sub-pixel at the tiny
-# student's 112 px) stays in training: a held-out source needs a visible signal to test on
-HELD_OUT = ("bikes.mp4", "chelsea.png")
 pytestmark = pytest.mark.slow
-# the tiny student and the recipe the learning test runs (configs/demo.yaml has the same)
-TRAIN = {"train.num_workers": 2, "train.cpus_per_worker": 0.5, "train.decode_num_cpus": 0.5,
-         "train.batch_size": 2, "train.checkpoint_every": 1000}
-# the learning recipe: both orders of a pair in one step, examples decoded once, 8 epochs (600
-# steps), the level word weighted 50x in the answer CE, weight decay 0.1 (held-out 0.93 at seed 0;
-# seed 1 of the same recipe reached 0.65: the tiny student's generalisation depends on its init)
-LEARN = {"train.zero_stage": 2, "train.mirror_pairs": True, "train.materialize": True, "train.max_frames": 2,
-         "train.batch_size": 2, "train.epochs": 8, "train.checkpoint_every": 300, "train.level_weight": 50,
-         "train.weight_decay": 0.1}
 
 
 @pytest.fixture(scope="module")
 def train_data(tmp_path_factory):
-    """Darken and blur renders of a 20-clip sample pool, their synthetic pairs split by original
-    source content (every clip of a held-out source is held out), and the motion cache of all
-    of them, through the real stages."""
-    import ray
-
-    from ray_jobs import cache_motion
-    from ray_jobs.renders import render_synthetic
-    from ray_jobs.runtime import init_ray
-    from w2s.pairs import synthetic_pairs
-    from w2s.pool import build_pool
-
-    pool_dir, run = tmp_path_factory.mktemp("train_pool"), tmp_path_factory.mktemp("train_run")
-    pool = build_pool(POOL_CLIPS, str(pool_dir), seed=3, workers=2, progress=False)
-    manifest = pool_dir / "manifest.parquet"
-    pool.to_parquet(manifest, index=False)
-    assert set(HELD_OUT) <= set(pool["source"]) and len(set(pool["source"]) - set(HELD_OUT)) >= 5
-    sets = demo_overrides(run, manifest, **{"pairs.families": "[darken, blur]"})
-    cfg = load_config(CONFIG, sets)
-    init_ray(cfg)
-    rendered = render_synthetic(cfg, list(pool["uri"]))
-    assert rendered["error"].isna().all(), rendered[rendered["error"].notna()]
-    pairs = synthetic_pairs(rendered)
-    clip = pairs["first_uri"].map(dict(zip(rendered["uri"], rendered["source"], strict=True)))
-    held = clip.map(dict(zip(pool["uri"], pool["source"], strict=True))).isin(HELD_OUT)
-    paths = {}
-    for name, part in [("all", pairs), ("train", pairs[~held]), ("eval", pairs[held])]:
-        paths[name] = str(run / f"pairs_{name}.parquet")
-        part.reset_index(drop=True).to_parquet(paths[name], index=False)
-    cache_motion.run(load_config(CONFIG, sets + [f"motion.pairs={paths['all']}"]))
-    ray.shutdown()
-    return {"run": run, "sets": sets, "paths": paths}
+    """The learning setup of bench/learning.py (bench/_learning.py), through the real stages."""
+    return learning.build(tmp_path_factory.mktemp("train_pool"), tmp_path_factory.mktemp("train_run"))
 
 
 def _cmd(data, name, **extra):
-    sets = data["sets"] + [f"{k}={v}" for k, v in {**TRAIN, "train.name": name,
+    sets = data["sets"] + [f"{k}={v}" for k, v in {**learning.TRAIN, "train.name": name,
                                                    "train.pairs": data["paths"]["train"], **extra}.items()]
     cmd = [sys.executable, "-m", "ray_jobs.train_student", "--config", CONFIG]
     for s in sets:
@@ -114,24 +68,9 @@ def _registered(data, name) -> bool:
         return False
 
 
-def _held_out_accuracy(data, name) -> float:
-    from w2s.conversation import LEVELS
-    from w2s.rundir import RunDir
-    from w2s.student.infer import PairScorer
-    from w2s.student.preference import direction_correct
-
-    pairs = pd.read_parquet(data["paths"]["eval"])
-    scorer = PairScorer.from_pretrained(str(data["run"] / "student" / name), motion=RunDir(data["run"]).read_motion(),
-                                        max_frames=LEARN["train.max_frames"])
-    probs = torch.cat([scorer.pair_probabilities_batch(list(zip(c["first_uri"], c["second_uri"], strict=True)))
-                       for _, c in pairs.groupby(np.arange(len(pairs)) // 8)])
-    target = torch.tensor([LEVELS.index(x) for x in pairs["label"]])
-    return float(direction_correct(probs, target).nanmean())
-
-
 def _zero2(data) -> dict:
     if not (data["run"] / "student" / "zero2").exists():
-        _run(data, "zero2", **LEARN)
+        _run(data, "zero2", **learning.LEARN)
     return _stage(data, "zero2")
 
 
@@ -156,7 +95,7 @@ def test_tiny_student_ranks_held_out_sources_above_chance(train_data):
     """Learning really happens: darken / blur direction on the clips of the 2 held-out sources
     (5 clips, 200 ordered pairs), none of whose content was trained on."""
     _zero2(train_data)
-    acc = _held_out_accuracy(train_data, "zero2")
+    acc = learning.held_out_accuracy(train_data, "zero2")
     print(f"held-out pair direction accuracy {acc:.3f}")
     assert acc >= 0.8, f"held-out pair direction accuracy {acc:.3f}"
 

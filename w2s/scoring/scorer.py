@@ -89,12 +89,13 @@ class Scorer:
 
     @classmethod
     def from_pretrained(cls, ckpt_dir: str, device: str | None = None, cache_prefix: bool = True,
-                        motion_checkpoint: str | None = None) -> Scorer:
+                        motion_checkpoint: str | None = None, with_anchors: bool = True) -> Scorer:
         """Load a checkpoint directory holding anchors.json (local path or URI). The SlowFast
-        weights are the ones the anchors were computed with unless `motion_checkpoint` is given."""
+        weights are the ones the anchors were computed with unless `motion_checkpoint` is given.
+        `with_anchors=False`: only `compare` / `compare_batch` (the anchors' videos are not run)."""
         from w2s.student.motion import MotionExtractor
 
-        anchors = AnchorSet.load(ckpt_dir)
+        anchors = AnchorSet.load(ckpt_dir, with_inputs=with_anchors)
         model, tok, proc = load_student(ckpt_dir, device)
         motion = MotionExtractor(motion_checkpoint or anchors.motion_checkpoint,
                                  size=anchors.sampling.motion_size, device=str(model.device))
