@@ -27,13 +27,13 @@ from w2s.video.distort import family
 STAGE = "make_pairs"
 
 
-def heldout_sources(cfg, exclude: set) -> list[str]:
-    """`pairs.heldout_sources` manifest videos outside `exclude` (the selected subset and the
-    synthetic sources): their renders are never trained on."""
+def heldout_sources(cfg, run_dir: rundir.RunDir, exclude: set) -> list[str]:
+    """`pairs.heldout_sources` pool videos (that the metrics stage decoded) outside `exclude` (the
+    selected subset and the synthetic sources): their renders are never trained on."""
     n = cfg.pairs.heldout_sources
     if not n:
         return []
-    pool = sorted(set(uri.read_parquet(cfg.manifest, columns=["uri"])["uri"]) - exclude)
+    pool = sorted(set(run_dir.read_metrics()["uri"]) - exclude)
     rng = np.random.default_rng([cfg.pairs.seed, 1])
     return sorted(rng.choice(pool, size=min(n, len(pool)), replace=False).tolist()) if pool else []
 
@@ -48,7 +48,7 @@ def run(cfg) -> dict:
     rng = np.random.default_rng(cfg.pairs.seed)
     n_src = min(cfg.pairs.synthetic_sources, len(stats))
     sources = sorted(rng.choice(list(stats.index), size=n_src, replace=False).tolist()) if n_src else []
-    held = heldout_sources(cfg, set(stats.index) | set(sources))
+    held = heldout_sources(cfg, run_dir, set(stats.index) | set(sources))
     rendered = render_synthetic(cfg, sources + held, label=f"{STAGE} renders")
     bad = rendered[rendered["error"].notna()]
     good = rendered[rendered["error"].isna()]

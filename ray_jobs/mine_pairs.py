@@ -32,7 +32,7 @@ from ray_jobs.console import console
 from ray_jobs.renders import render_synthetic
 from w2s import rundir, uri
 from w2s.config import stage_name
-from w2s.mining import gmad_pairs, label_with_student, misclassified
+from w2s.mining import gmad_pairs, label_with_student, level_pairs, misclassified, uniform_levels
 from w2s.pairs import PAIR_COLUMNS, synthetic_pairs
 
 STAGE = "mine_pairs"
@@ -67,7 +67,8 @@ def mine_gmad(cfg, scores: pd.DataFrame, seen: set) -> pd.DataFrame:
     per_level = max(1, math.ceil(mc.gmad_pairs / max(1, len(weak) * 2 * mc.levels)))
     g, last = pd.DataFrame(), -1
     while True:
-        g = gmad_pairs(scores, "student", weak, mc.levels, per_level, mc.max_uses, seed=mc.seed + cfg.stage)
+        g = gmad_pairs(scores, "student", weak, mc.levels, per_level, mc.max_uses, seed=mc.seed + cfg.stage,
+                       one_direction=gmad_sharded if len(scores) > mc.shard_above else None)
         key = [frozenset(p) for p in zip(g["first_uri"], g["second_uri"], strict=True)]
         fresh = ~pd.Series(key).duplicated().to_numpy() & ~np.array([k in seen for k in key], dtype=bool)
         g = g[fresh]
@@ -79,11 +80,37 @@ def mine_gmad(cfg, scores: pd.DataFrame, seen: set) -> pd.DataFrame:
         drop=True)
 
 
-def fresh_sources(cfg, earlier: pd.DataFrame) -> list[str]:
-    """`mining.synthetic_sources` manifest videos never used as a source (or rendered) before."""
+def _level_group(g: pd.DataFrame, per_level: int, max_uses: int) -> pd.DataFrame:
+    """Ray Data map_groups body: one level's largest-gap pairs (global indices)."""
+    g = g.sort_values("attacker", kind="stable")
+    low, high, gap = level_pairs(np.arange(len(g)), g["attacker"].to_numpy(), per_level, max_uses)
+    idx = g["idx"].to_numpy()
+    return pd.DataFrame({"low": idx[low], "high": idx[high], "level": g["level"].iloc[:len(low)].to_numpy(),
+                         "gap": gap})
+
+
+def gmad_sharded(uris, defender, attacker, levels: int, per_level: int, max_uses: int) -> pd.DataFrame:
+    """`w2s.mining.gmad` with the levels spread over the cluster (a Ray Data groupby on the level):
+    the same pairs, for pools too large for the driver (`mining.shard_above`)."""
+    import ray.data
+
+    level, _ = uniform_levels(defender, levels)
+    df = pd.DataFrame({"idx": np.arange(len(defender)), "level": level, "attacker": attacker})
+    out = (ray.data.from_pandas(df).groupby("level")
+           .map_groups(_level_group, batch_format="pandas", fn_kwargs={"per_level": per_level, "max_uses": max_uses})
+           .to_pandas())
+    if not len(out):
+        return pd.DataFrame(columns=["low", "high", "level", "gap"])
+    out = out.assign(_g=-out["gap"]).sort_values(["level", "_g"], kind="stable").drop(columns="_g")
+    return out.reset_index(drop=True)
+
+
+def fresh_sources(cfg, run_dir: rundir.RunDir, earlier: pd.DataFrame) -> list[str]:
+    """`mining.synthetic_sources` pool videos (that the metrics stage decoded) never used as a
+    source, rendered or held out before."""
     used = set(earlier.get("source", pd.Series(dtype=object)).dropna())
     used |= set(earlier["first_uri"]) | set(earlier["second_uri"])
-    pool = sorted(set(uri.read_parquet(cfg.manifest, columns=["uri"])["uri"]) - used)
+    pool = sorted(set(run_dir.read_metrics()["uri"]) - used)
     n = min(cfg.mining.synthetic_sources, len(pool))
     rng = np.random.default_rng([cfg.mining.seed, cfg.stage])
     return sorted(rng.choice(pool, size=n, replace=False).tolist()) if n else []
@@ -115,7 +142,7 @@ def run(cfg) -> dict:
     earlier = earlier_pairs(run_dir, n)
     seen = {frozenset(p) for p in zip(earlier["first_uri"], earlier["second_uri"], strict=True)}
     g = mine_gmad(cfg, scores, seen)
-    sources = fresh_sources(cfg, earlier)
+    sources = fresh_sources(cfg, run_dir, earlier)
     rendered = render_synthetic(cfg, sources, cfg.mining.families, label=f"{STAGE} stage{n} renders")
     syn = synthetic_pairs(rendered[rendered["error"].isna()], stage=n)
     console.print(f"  the {prev} student compares {len(g)} gMAD + {len(syn)} fresh synthetic pairs ...")
@@ -127,7 +154,7 @@ def run(cfg) -> dict:
     checked = syn_ok.assign(predicted=_argmax(sp_ok), student_probs=list(sp_ok))
     mis = misclassified(syn_ok, sp_ok)
     kept = keep_balanced(mis, cfg.mining.synthetic_pairs, cfg.mining.seed + n)
-    pairs = pd.concat([gmad, kept], ignore_index=True)[PAIR_COLUMNS + MINING_COLUMNS]
+    pairs = pd.concat([gmad, kept], ignore_index=True).reindex(columns=PAIR_COLUMNS + MINING_COLUMNS)
     run_dir.write_pairs(pairs, n)
     uri.write_parquet(uri.join(run_dir.mining_dir(n), "gmad_pairs.parquet"), gmad)
     uri.write_parquet(uri.join(run_dir.mining_dir(n), "synthetic_checked.parquet"), checked)

@@ -144,6 +144,7 @@ def _fmt(x) -> str:
 def _summary(cfg, run_dir: rundir.RunDir, p: dict, info: dict, use_gpu: bool) -> None:
     tc, check = cfg.train, info["export_max_abs_diff"]
     console.summary(f"stage {STAGE}: {tc.name} ({run_dir.root})", {
+        "started from": tc.init_from or f"a new {cfg.student.preset} student (seed {cfg.student.seed})",
         "pairs (usable / dropped)": f"{p['usable']} / {p['dropped']}",
         "motion join": f"{p['motion_join']} ({p['motion_mb']} MB of features)",
         "key frames per video": f"<= {tc.max_frames} ({tc.frame_sampling}); "

@@ -28,6 +28,6 @@ def demo_overrides(run_dir, manifest, **extra) -> list[str]:
         "run_dir": str(run_dir), "manifest": str(manifest), "ray.num_cpus": 2, "ray.progress_bars": "false",
         "metrics.batch_size": 2, "metrics.rows_per_file": 2, "select.n": 6,
         "pairs.ensemble_pairs": 12, "pairs.synthetic_sources": 1, "pairs.families": "[blur, h264]",
-        "pairs.max_short_side": 240, "motion.size": 64, **extra,
+        "pairs.max_short_side": 240, "pairs.heldout_sources": 1, "motion.size": 64, **extra,
     }
     return [f"{k}={v}" for k, v in sets.items()]

@@ -144,3 +144,16 @@ def test_pair_augmentation_crops_both_videos_alike():
     assert np.array_equal(a, b) and a.shape == (2, c.side, c.side, 3)
     flipped = type(c)(c.y, c.x, c.side, not c.flip).apply(frames)
     assert np.array_equal(flipped, a[:, :, ::-1])
+
+
+def test_comparison_blocks_keep_a_synthetic_group_together():
+    from ray_jobs.compare import blocks
+
+    syn = pd.DataFrame({"first_uri": [f"s{i}" for i in range(6)], "second_uri": [f"t{i}" for i in range(6)],
+                        "source": ["a", "a", "b", "a", "b", "b"], "family": ["blur"] * 6})
+    gm = pd.DataFrame({"first_uri": ["z", "y", "x", "w", "v"], "second_uri": list("abcde"), "source": "",
+                       "family": "gmad"})
+    out = blocks(pd.concat([syn, gm], ignore_index=True), size=2)
+    assert sorted(r for b in out for r in b["row"]) == list(range(11))  # every pair once
+    assert [sorted(b["row"]) for b in out[:2]] == [[0, 1, 3], [2, 4, 5]]  # one block per (source, family)
+    assert [len(b) for b in out[2:]] == [2, 2, 1] and list(out[2]["first_uri"]) == ["v", "w"]  # sorted

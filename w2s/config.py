@@ -190,6 +190,8 @@ class MiningCfg(_Model):
                                        "pairs.families")
     temperature: float = Field(1.0, gt=0, description="softmax temperature of the student's comparisons")
     batch_size: int = Field(8, ge=1, description="pairs per student call (the scorer actors of `scoring`)")
+    shard_above: int = Field(2_000_000, ge=0, description="videos above which gMAD runs level by level on Ray "
+                             "Data (a groupby on the level) instead of on the driver")
     seed: int = 0
 
 

@@ -54,6 +54,15 @@ def extreme_pairs(order: np.ndarray, per_level: int, max_uses: int) -> tuple[np.
     return low, high
 
 
+def level_pairs(members: np.ndarray, attacker: np.ndarray, per_level: int, max_uses: int):
+    """The `per_level` largest-gap (low, high, gap) pairs of one level; `members` are indices into
+    `attacker`, sorted by it ascending."""
+    low, high = extreme_pairs(members, per_level, max_uses)
+    gap = attacker[high] - attacker[low]
+    keep = np.argsort(-gap, kind="stable")[:per_level]
+    return low[keep], high[keep], gap[keep]
+
+
 def gmad(uris: np.ndarray, defender: np.ndarray, attacker: np.ndarray, levels: int, per_level: int,
          max_uses: int = 1) -> pd.DataFrame:
     """One direction of gMAD: inside each level of `defender`, the pairs with the largest
@@ -63,30 +72,29 @@ def gmad(uris: np.ndarray, defender: np.ndarray, attacker: np.ndarray, levels: i
     bounds = np.searchsorted(level[key], np.arange(levels + 1))
     parts = []
     for k in range(levels):
-        members = key[bounds[k]:bounds[k + 1]]
-        low, high = extreme_pairs(members, per_level, max_uses)
-        if not len(low):
-            continue
-        gap = attacker[high] - attacker[low]
-        keep = np.argsort(-gap, kind="stable")[:per_level]
-        parts.append(pd.DataFrame({"low": low[keep], "high": high[keep], "level": k, "gap": gap[keep]}))
+        low, high, gap = level_pairs(key[bounds[k]:bounds[k + 1]], attacker, per_level, max_uses)
+        if len(low):
+            parts.append(pd.DataFrame({"low": low, "high": high, "level": k, "gap": gap}))
     if not parts:
         return pd.DataFrame(columns=["low", "high", "level", "gap"])
     return pd.concat(parts, ignore_index=True)
 
 
 def gmad_pairs(scores: pd.DataFrame, student: str, weak: list[str], levels: int = 5, per_level: int = 100,
-               max_uses: int = 2, seed: int = 0) -> pd.DataFrame:
+               max_uses: int = 2, seed: int = 0, one_direction=None) -> pd.DataFrame:
     """gMAD pairs for every weak model in `weak` and both directions. `scores`: index = uri,
     one column per model (higher = better), rows with a missing score are left out per model.
-    The order of each pair (which video is first) is random, so labels are balanced."""
+    The order of each pair (which video is first) is random, so labels are balanced.
+    `one_direction`: a function with `gmad`'s signature (e.g. the mining stage's, sharded by
+    level on Ray Data for a large pool); default `gmad`."""
+    one_direction = one_direction or gmad
     rng = np.random.default_rng(seed)
     out = []
     for w in weak:
         t = scores[[w, student]].dropna()
         uris, ws, ss = t.index.to_numpy(), t[w].to_numpy(float), t[student].to_numpy(float)
         for direction, defender, attacker in (("weak_level", ws, ss), ("student_level", ss, ws)):
-            p = gmad(uris, defender, attacker, levels, per_level, max_uses)
+            p = one_direction(uris, defender, attacker, levels, per_level, max_uses)
             if not len(p):
                 continue
             swap = rng.random(len(p)) < 0.5

@@ -77,7 +77,7 @@ def test_score_teachers_stage_scores_every_selected_video(chain):
 def test_make_pairs_stage_outputs(chain):
     run = chain["run"]
     pairs = pd.read_parquet(os.path.join(run, "pairs", "stage1", "pairs.parquet"))
-    assert list(pairs.columns) == ["first_uri", "second_uri", "label", "kind", "family", "levels", "stage"]
+    assert list(pairs.columns) == ["first_uri", "second_uri", "label", "kind", "family", "levels", "stage", "source"]
     ens = pairs[pairs["kind"] == "ensemble"]
     assert len(ens) == 12 and (ens["first_uri"] != ens["second_uri"]).all()
     syn = pairs[pairs["kind"] != "ensemble"]
@@ -96,6 +96,13 @@ def test_make_pairs_stage_outputs(chain):
     assert conv[0]["conversations"][2]["value"] == (
         f"The quality of the second video is {pairs['label'].iloc[0]} to the first video.")
     assert chain["pairs"]["label_balance"]
+    assert set(syn["source"]) == set(chain["pairs"]["synthetic_sources"]) and (ens["source"] == "").all()
+    # held out: one pool clip outside the subset and the synthetic sources, never in the training pairs
+    held = pd.read_parquet(os.path.join(run, "pairs", "heldout", "pairs.parquet"))
+    sel = set(pd.read_parquet(os.path.join(run, "select", "selected.parquet"))["uri"])
+    assert len(held) == 32 and set(held["source"]) == set(chain["pairs"]["heldout_sources"])
+    assert not set(held["source"]) & (sel | set(syn["source"]))
+    assert not (set(held["first_uri"]) | set(held["second_uri"])) & (set(pairs["first_uri"]) | set(pairs["second_uri"]))
 
 
 def test_rerun_skips_finished_work(chain):
@@ -117,5 +124,5 @@ def test_cache_motion_stage_covers_every_pair_video(chain):
         assert f.shape[1] == 256 and 2 <= f.shape[0] <= 6 and np.isfinite(f).all()
     info = chain["motion"]
     assert info["random_init"] is True and info["failures"] == 0
-    stage = json.load(open(os.path.join(chain["run"], "cache_motion", "stage.json")))
+    stage = json.load(open(os.path.join(chain["run"], "cache_motion", "stage1", "stage.json")))
     assert stage["random_init"] is True

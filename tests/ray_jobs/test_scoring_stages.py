@@ -359,3 +359,20 @@ def test_pipeline_rerun_skips_everything_and_from_redoes(stage2, scored):
     assert _stage_json(run, "heldout", "stage2")["started"] != before
     p = _pipeline(scored, "--from", "nope")
     assert p.returncode == 2 and "not a step of this pipeline" in p.stderr
+
+
+def test_gmad_sharded_on_ray_data_equals_the_driver_version(scored):
+    """mining.shard_above: the levels as Ray Data groups give the same pairs as w2s.mining.gmad."""
+    from ray_jobs.mine_pairs import gmad_sharded
+    from w2s.mining import gmad
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    uris = np.array([f"v{i}" for i in range(n)])
+    weak, student = rng.normal(size=n), rng.normal(size=n)
+    a = gmad(uris, weak, student, levels=5, per_level=40, max_uses=2)
+    b = gmad_sharded(uris, weak, student, levels=5, per_level=40, max_uses=2)
+    key = ["level", "low", "high"]
+    pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True)[key + ["gap"]],
+                                  b.sort_values(key).reset_index(drop=True)[key + ["gap"]], check_dtype=False)
+    assert len(a) == 5 * 40
