@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python bench/progress.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/learning.py
 
 lint: setup
 	$(BIN)/ruff check w2s ray_jobs serve bench tests

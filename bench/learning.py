@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -109,12 +110,16 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--baseline", action="store_true", help="also train without augmentation, same seeds")
     p.add_argument("--run-dir", default=os.path.join(learning.ROOT, "runs", "demo", "run"))
-    p.add_argument("--skip-seeds", action="store_true")
+    p.add_argument("--skip-seeds", action="store_true", help="only the weak-to-strong part (keeps the last seeds part)")
     args = p.parse_args(argv)
     result = {"what": "held-out pair accuracy per seed (tiny student) and SRCC vs distortion level on held-out "
                       "sources: weak teachers vs stage-1 vs stage-2 students"}
     if not args.skip_seeds:
         result["seeds"] = seeds_part(args.seeds, args.baseline)
+    else:  # keep the seeds part of the last run
+        last = os.path.join(learning.ROOT, "bench", "results", "learning.json")
+        if os.path.exists(last):
+            result["seeds"] = json.load(open(last)).get("seeds")
     heldout = os.path.join(args.run_dir, "pairs", "heldout", "pairs.parquet")
     if os.path.exists(heldout):
         result["weak_to_strong"] = {"run_dir": args.run_dir, **w2s_part(args.run_dir)}
