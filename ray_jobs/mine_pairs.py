@@ -106,10 +106,12 @@ def gmad_sharded(uris, defender, attacker, levels: int, per_level: int, max_uses
 
 
 def fresh_sources(cfg, run_dir: rundir.RunDir, earlier: pd.DataFrame) -> list[str]:
-    """`mining.synthetic_sources` pool videos (that the metrics stage decoded) never used as a
-    source, rendered or held out before."""
-    used = set(earlier.get("source", pd.Series(dtype=object)).dropna())
-    used |= set(earlier["first_uri"]) | set(earlier["second_uri"])
+    """`mining.synthetic_sources` pool videos (that the metrics stage decoded) never a synthetic
+    or held-out source before (a video of an ensemble or gMAD pair may be one: its renders are new)."""
+    if "source" in earlier:
+        used = set(earlier["source"].dropna())
+    else:  # pairs written before the `source` column: every video they name
+        used = set(earlier["first_uri"]) | set(earlier["second_uri"])
     pool = sorted(set(run_dir.read_metrics()["uri"]) - used)
     n = min(cfg.mining.synthetic_sources, len(pool))
     rng = np.random.default_rng([cfg.mining.seed, cfg.stage])

@@ -54,7 +54,7 @@ def scored(small_pool, tmp_path_factory):
     run = tmp_path_factory.mktemp("scoring_run")
     sets = demo_overrides(run, small_pool["manifest"], **{
         "select.n": 10, "pairs.families": "[blur]", "train.strategy": "ddp", "train.max_steps": 2,
-        "train.max_frames": 2, "scoring.max_actors": 1, "scoring.batch_size": 2,
+        "train.max_frames": 2, "scoring.max_actors": 1, "scoring.batch_size": 2, "scoring.videos": "manifest",
         "scoring.num_anchors": N_ANCHORS})
     cfg = load_config(CONFIG, sets).with_absolute_paths()
     ray.shutdown()
