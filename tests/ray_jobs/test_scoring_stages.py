@@ -348,14 +348,14 @@ def test_pipeline_rerun_skips_everything_and_from_redoes(stage2, scored):
     run = stage2["run"]
     p = _pipeline(scored)
     assert p.returncode == 0, p.stdout[-3000:]
-    assert p.stdout.count("skipped, completed") == 13
+    assert p.stdout.count("skipped, completed") == 14  # 4 + 5 per stage (score_last_stage: false)
     before = _stage_json(run, "heldout", "stage2")["started"]
     import time
 
     time.sleep(1.1)
     p = _pipeline(scored, "--from", "heldout@2")
     assert p.returncode == 0, p.stdout[-3000:]
-    assert p.stdout.count("skipped, completed") == 12
+    assert p.stdout.count("skipped, completed") == 13
     assert _stage_json(run, "heldout", "stage2")["started"] != before
     p = _pipeline(scored, "--from", "nope")
     assert p.returncode == 2 and "not a step of this pipeline" in p.stderr
