@@ -32,7 +32,14 @@ from ray_jobs.console import console
 from ray_jobs.renders import render_synthetic
 from w2s import rundir, uri
 from w2s.config import stage_name
-from w2s.mining import gmad_pairs, label_with_student, level_pairs, misclassified, uniform_levels
+from w2s.mining import (
+    gmad_pairs,
+    label_with_student,
+    level_pairs,
+    misclassified,
+    uniform_levels,
+    with_predictions,
+)
 from w2s.pairs import PAIR_COLUMNS, synthetic_pairs
 
 STAGE = "mine_pairs"
@@ -153,8 +160,8 @@ def run(cfg) -> dict:
     gp, sp = probs[: len(g)], probs[len(g):]
     gmad = _gmad_table(g[ok[: len(g)]], gp[ok[: len(g)]], n)
     syn_ok, sp_ok = syn[ok[len(g):]].reset_index(drop=True), sp[ok[len(g):]]
-    checked = syn_ok.assign(predicted=_argmax(sp_ok), student_probs=list(sp_ok))
-    mis = misclassified(syn_ok, sp_ok)
+    checked = with_predictions(syn_ok, sp_ok)
+    mis = misclassified(checked)
     kept = keep_balanced(mis, cfg.mining.synthetic_pairs, cfg.mining.seed + n)
     pairs = pd.concat([gmad, kept], ignore_index=True).reindex(columns=PAIR_COLUMNS + MINING_COLUMNS)
     run_dir.write_pairs(pairs, n)
@@ -166,22 +173,15 @@ def run(cfg) -> dict:
     failed = pd.concat([failed[["uri", "reason"]], bad.assign(reason=bad["family"] + ": " + bad["error"])[
         ["uri", "reason"]]], ignore_index=True)
     run_dir.write_failures(STAGE, failed if len(failed) else None)
-    info = _finish(record, cfg, scores, gmad, checked, mis, kept, pairs, sources, len(failed))
+    info = _finish(record, cfg, scores, gmad, checked, sp_ok, mis, kept, pairs, sources, len(failed))
     _summary(cfg, run_dir, info)
     return info
 
 
-def _argmax(probs: np.ndarray) -> np.ndarray:
-    from w2s.mining import predicted_levels
-
-    return predicted_levels(probs) if len(probs) else np.array([], dtype=object)
-
-
-def _finish(record, cfg, scores, gmad, checked, mis, kept, pairs, sources, failures) -> dict:
+def _finish(record, cfg, scores, gmad, checked, probs, mis, kept, pairs, sources, failures) -> dict:
     from w2s.student.preference import pair_accuracy
 
     n_checked = len(checked)
-    probs = np.stack(checked["student_probs"].to_list()) if n_checked else np.zeros((0, 5))
     acc = pair_accuracy(probs, checked["label"])
     by = gmad.groupby(["weak_model", "direction"]).size() if len(gmad) else pd.Series(dtype=int)
     return record.finish(
@@ -190,7 +190,8 @@ def _finish(record, cfg, scores, gmad, checked, mis, kept, pairs, sources, failu
         gmad_pairs=len(gmad), gmad_by_weak_model_and_direction={f"{w} / {d}": int(v) for (w, d), v in by.items()},
         synthetic_sources=sources, synthetic_checked=n_checked, synthetic_misclassified=len(mis),
         misclassification_rate=(len(mis) / n_checked) if n_checked else None,
-        fresh_level_accuracy=acc["level"], fresh_direction_accuracy=acc["direction"], synthetic_kept=len(kept), pairs=len(pairs), failures=failures,
+        fresh_level_accuracy=acc["level"], fresh_direction_accuracy=acc["direction"], synthetic_kept=len(kept),
+        pairs=len(pairs), failures=failures,
         label_balance={k: int(v) for k, v in pairs["label"].value_counts().items()},
         label_balance_by_kind=pairs.groupby(["kind", "label"]).size().unstack(fill_value=0).to_dict(orient="index"))
 

@@ -126,9 +126,14 @@ def _check_probs(pairs: pd.DataFrame, probs: np.ndarray) -> np.ndarray:
     return probs
 
 
-def misclassified(pairs: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
-    """The pairs whose predicted level differs from their `label`, with `predicted` and the
-    five `student_probs` added."""
+def with_predictions(pairs: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
+    """The pairs with the student's `predicted` level and its five `student_probs` added."""
     probs = _check_probs(pairs, probs)
-    out = pairs.assign(predicted=predicted_levels(probs), student_probs=list(probs))
+    return pairs.assign(predicted=predicted_levels(probs) if len(probs) else [], student_probs=list(probs))
+
+
+def misclassified(pairs: pd.DataFrame, probs: np.ndarray | None = None) -> pd.DataFrame:
+    """The pairs whose predicted level differs from their `label` (`predicted` and
+    `student_probs` added from `probs`, or already there when `probs` is None)."""
+    out = pairs if probs is None else with_predictions(pairs, probs)
     return out[out["predicted"] != out["label"]].reset_index(drop=True)

@@ -214,17 +214,19 @@ class Scorer:
     def compare_batch(self, pairs: Sequence[tuple[str | VideoInputs, str | VideoInputs]],
                       temperature: float = 1.0) -> np.ndarray:
         """(N, 5) level probabilities (second relative to first, LEVELS order); each distinct
-        video is decoded and run through the vision tower once."""
-        seen: dict = {}
+        video is decoded once, and all of them go through the vision tower and SlowFast together."""
+        if not pairs:
+            return np.zeros((0, len(LEVELS)))
 
-        def feats(v):
-            key = v if isinstance(v, str) else v.uri  # one decode + vision pass per distinct video
-            if key not in seen:
-                seen[key] = self.features(self.prepare(v))
-            return seen[key]
+        def key(v):
+            return v if isinstance(v, str) else v.uri
 
-        pf = [(feats(a), feats(b)) for a, b in pairs]
-        return self.feature_pairs(pf, temperature).cpu().numpy() if pf else np.zeros((0, len(LEVELS)))
+        videos: dict = {}  # uri -> the video: one decode and one vision / SlowFast pass each
+        for v in (v for pair in pairs for v in pair):
+            videos.setdefault(key(v), v)
+        feats = dict(zip(videos, self.features_batch([self.prepare(v) for v in videos.values()]), strict=True))
+        pf = [(feats[key(a)], feats[key(b)]) for a, b in pairs]
+        return self.feature_pairs(pf, temperature).cpu().numpy()
 
     def compare(self, first: str | VideoInputs, second: str | VideoInputs,
                 temperature: float = 1.0) -> dict[str, float]:
