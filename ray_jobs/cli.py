@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m ray_jobs", stage:
         return run_pipeline(cfg, args.from_step, args.verbose, p)
     if getattr(args, "from_step", None):
         p.error("--from goes with `all` (the pipeline)")
-    return run_stages(registry.resolve(name, cfg.stage), cfg, args.verbose, name if cfg.stage == 1 or not
-                      registry.get(name).iterative else f"{name}@{cfg.stage}")
+    steps = registry.resolve(name, cfg.stage)
+    return run_stages(steps, cfg, args.verbose, steps[0].name if cfg.stage > 1 else name)
 
 
 def parse_config(p: argparse.ArgumentParser, args):

@@ -21,7 +21,7 @@ import pandas as pd
 from ray_jobs.console import console
 from ray_jobs.renders import render_synthetic
 from w2s import rundir, uri
-from w2s.pairs import PAIR_COLUMNS, ensemble_pairs, synthetic_pairs
+from w2s.pairs import PAIR_COLUMNS, ensemble_pairs, pick_sources, synthetic_pairs
 from w2s.video.distort import family
 
 STAGE = "make_pairs"
@@ -30,12 +30,9 @@ STAGE = "make_pairs"
 def heldout_sources(cfg, run_dir: rundir.RunDir, exclude: set) -> list[str]:
     """`pairs.heldout_sources` pool videos (that the metrics stage decoded) outside `exclude` (the
     selected subset and the synthetic sources): their renders are never trained on."""
-    n = cfg.pairs.heldout_sources
-    if not n:
+    if not cfg.pairs.heldout_sources:
         return []
-    pool = sorted(set(run_dir.read_metrics()["uri"]) - exclude)
-    rng = np.random.default_rng([cfg.pairs.seed, 1])
-    return sorted(rng.choice(pool, size=min(n, len(pool)), replace=False).tolist()) if pool else []
+    return pick_sources(run_dir.read_metrics()["uri"], exclude, cfg.pairs.heldout_sources, [cfg.pairs.seed, 1])
 
 
 def run(cfg) -> dict:

@@ -40,7 +40,7 @@ from w2s.mining import (
     uniform_levels,
     with_predictions,
 )
-from w2s.pairs import PAIR_COLUMNS, synthetic_pairs
+from w2s.pairs import PAIR_COLUMNS, pick_sources, synthetic_pairs
 
 STAGE = "mine_pairs"
 MINING_COLUMNS = ["weak_model", "direction", "level", "first_weak", "second_weak", "first_student",
@@ -119,10 +119,8 @@ def fresh_sources(cfg, run_dir: rundir.RunDir, earlier: pd.DataFrame) -> list[st
         used = set(earlier["source"].dropna())
     else:  # pairs written before the `source` column: every video they name
         used = set(earlier["first_uri"]) | set(earlier["second_uri"])
-    pool = sorted(set(run_dir.read_metrics()["uri"]) - used)
-    n = min(cfg.mining.synthetic_sources, len(pool))
-    rng = np.random.default_rng([cfg.mining.seed, cfg.stage])
-    return sorted(rng.choice(pool, size=n, replace=False).tolist()) if n else []
+    return pick_sources(run_dir.read_metrics()["uri"], used, cfg.mining.synthetic_sources,
+                        [cfg.mining.seed, cfg.stage])
 
 
 def keep_balanced(mis: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:

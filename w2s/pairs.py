@@ -38,6 +38,14 @@ def ensemble_label(mu_a: np.ndarray, var_a: np.ndarray, mu_b: np.ndarray, var_b:
     return out
 
 
+def pick_sources(candidates, exclude: set, n: int, seed) -> list[str]:
+    """`n` of the `candidates` not in `exclude`, drawn with a seeded generator (sorted; fewer when
+    there are not enough): held-out and fresh synthetic sources."""
+    pool = sorted(set(candidates) - set(exclude))
+    n = min(n, len(pool))
+    return sorted(np.random.default_rng(seed).choice(pool, size=n, replace=False).tolist()) if n else []
+
+
 def sample_pairs(n_videos: int, n_pairs: int, rng: np.random.Generator) -> np.ndarray:
     """`n_pairs` distinct unordered pairs (as random ordered (first, second)) of n videos."""
     total = n_videos * (n_videos - 1) // 2
