@@ -161,6 +161,7 @@ def _add_run_command(sub) -> None:
     own mains, see w2s_main)."""
     sub.add_parser("run", help="run a pipeline stage or `all` (same as python -m ray_jobs)")
     sub.add_parser("serve", help="the scoring service (Ray Serve) on this machine, in the foreground")
+    sub.add_parser("evaluate", help="students (+ teachers) on VQA benchmarks (= w2s run evaluate)")
 
 
 def w2s_main(argv: list[str] | None = None) -> int:
@@ -170,6 +171,8 @@ def w2s_main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["run"]:
         return main(argv[1:], prog="w2s run")
+    if argv[:1] == ["evaluate"]:
+        return main(argv[1:], prog="w2s evaluate", stage="evaluate")
     if argv[:1] == ["serve"]:
         from serve.local import main as serve_main
 

@@ -7,8 +7,9 @@ metrics, select, score_teachers, make_pairs, then for each stage N = 1..`stages`
 mine_pairs (N > 1: gMAD + misclassified synthetic pairs with the stage N-1 student),
 cache_motion (the stage's new videos only), train_student (stage N > 1 starts from
 student N-1), anchors, heldout (pair accuracy on never-trained pairs) and score (the pool
-scores the next stage mines from; the last stage's only with `score_last_stage`).
-A step whose stage.json exists completed earlier and is skipped, so a rerun after a
+scores the next stage mines from; the last stage's only with `score_last_stage`);
+last, `evaluate` (every stage's student and the weak teachers on `eval.benchmarks`,
+and the demo's proxy with `eval.proxy`) when either is configured. A step whose stage.json exists completed earlier and is skipped, so a rerun after a
 crash goes on where it stopped; `--from STEP` (a stage name, or e.g. train_student@2)
 runs that step and every later one again (row-resumable stages keep their rows; to
 recompute from nothing, delete that step's output). Ends with a table per stage and
@@ -58,7 +59,8 @@ def check_config(cfg) -> None:
 def run_pipeline(cfg, from_step: str | None, verbose: bool, parser) -> int:
     from ray_jobs.cli import run_stages
 
-    steps = registry.pipeline(cfg.stages, cfg.score_last_stage)
+    evaluate = bool(cfg.eval.benchmarks or cfg.eval.proxy)
+    steps = registry.pipeline(cfg.stages, cfg.score_last_stage, evaluate=evaluate)
     try:
         check_config(cfg)
         forced = first_forced(steps, from_step)

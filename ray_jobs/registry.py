@@ -43,6 +43,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("anchors", "the student's five anchor videos and their comparisons, stored with it", iterative=True),
     Stage("heldout", "the student's pair accuracy on the held-out synthetic pairs", iterative=True),
     Stage("score", "a 0-100 score for every video (anchors + MAP), with the student", iterative=True),
+    Stage("evaluate", "students (+ weak teachers) on VQA benchmarks: SRCC, KRCC, PLCC per benchmark"),
 )
 BY_NAME = {s.name: s for s in STAGES}
 
@@ -70,17 +71,17 @@ def get(name: str) -> Stage:
     return BY_NAME[name]
 
 
-def pipeline(stages: int, score_last: bool = True) -> list[Step]:
+def pipeline(stages: int, score_last: bool = True, evaluate: bool = False) -> list[Step]:
     """The whole method: the stage-1 data, then per stage N: (mine_pairs for N > 1), cache_motion,
     train_student, anchors, heldout and score (the pool scores stage N+1 mines from; for the last
-    stage only when `score_last`)."""
+    stage only when `score_last`); then `evaluate` (every stage's student) when `evaluate`."""
     steps = [Step(get(s)) for s in ("metrics", "select", "score_teachers", "make_pairs")]
     for n in range(1, stages + 1):
         names = (["mine_pairs"] if n > 1 else []) + ["cache_motion", "train_student", "anchors", "heldout"]
         if n < stages or score_last:
             names.append("score")
         steps += [Step(get(s), n) for s in names]
-    return steps
+    return steps + ([Step(get("evaluate"))] if evaluate else [])
 
 
 def resolve(name: str, stage: int = 1) -> list[Step]:

@@ -43,12 +43,18 @@ def _drop_done(batch, done=None):
     return rundir.drop_done(batch, _resolve(done))
 
 
-def skip_done(ds, output: str):
-    """`ds` (rows with a `uri`) without the URIs already in the stage output `output`, and
-    how many those were. The done set goes to the object store once; each worker reads it once."""
+def skip_done(ds, output: str | list[str]):
+    """`ds` (rows with a `uri`) without the URIs already in the stage output `output` (a list:
+    in every one of them), and how many of its rows those were. The done set goes to the object
+    store once; each worker reads it once."""
     import ray
 
-    done = rundir.done_uris(output)
+    outputs = [output] if isinstance(output, str) else output
+    done = set(rundir.done_uris(outputs[0]))
+    for o in outputs[1:]:
+        done &= set(rundir.done_uris(o))
+    done = sorted(done)
     if not done:
         return ds, 0
-    return ds.map_batches(_drop_done, batch_format="pandas", fn_kwargs={"done": ray.put(done)}), len(done)
+    rest = ds.map_batches(_drop_done, batch_format="pandas", fn_kwargs={"done": ray.put(done)})
+    return rest, ds.count() - rest.count()  # the output may hold videos that are not inputs now

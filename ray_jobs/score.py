@@ -14,63 +14,15 @@ fail to decode go to failures/score.parquet. Needs the `anchors` stage first.
 
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from ray_jobs.console import console
-from ray_jobs.progress import Tracker, tick
-from ray_jobs.runtime import skip_done
+from ray_jobs.scorer_pool import score_all
 from w2s import rundir, uri
 from w2s.scoring.anchors import AnchorSet
-from w2s.video import VideoDecodeError
 
 STAGE = "score"
-
-
-def schema(num_anchors: int) -> pa.Schema:
-    return pa.schema([("uri", pa.string()), ("score", pa.float64())]
-                     + [(f"c_{i}", pa.float64()) for i in range(num_anchors)] + [("error", pa.string())])
-
-
-def decode_batch(batch: pd.DataFrame, sampling) -> pd.DataFrame:
-    """CPU side: pickled VideoInputs (key frames + motion chunks) or the decode error."""
-    from w2s.scoring.inputs import decode
-
-    payloads, errors = [], []
-    for video in batch["uri"]:
-        try:
-            payloads.append(pickle.dumps(decode(video, sampling), protocol=5))
-            errors.append(None)
-        except (VideoDecodeError, ValueError, OSError) as e:
-            payloads.append(None)
-            errors.append(getattr(e, "reason", str(e)))
-    return pd.DataFrame({"uri": batch["uri"].to_numpy(), "payload": payloads, "error": errors})
-
-
-class ScoreActor:
-    """Loads the scorer once (anchors' tokens and prefix caches included), scores batches."""
-
-    def __init__(self, ckpt: str, progress=None):
-        from w2s.scoring.scorer import Scorer
-
-        self.scorer, self.progress = Scorer.from_pretrained(ckpt), progress
-
-    def __call__(self, batch: pd.DataFrame) -> pa.Table:
-        ok = batch["error"].isna().to_numpy()
-        n = len(self.scorer.anchor_feats)
-        c = np.full((len(batch), n), np.nan)
-        scores = np.full(len(batch), np.nan)
-        if ok.any():
-            res = self.scorer.score_inputs([pickle.loads(p) for p in batch.loc[ok, "payload"]])
-            scores[ok] = [r.score for r in res]
-            c[ok] = [r.c for r in res]
-        out = pd.DataFrame({"uri": batch["uri"].to_numpy(), "score": scores,
-                            **{f"c_{i}": c[:, i] for i in range(n)}, "error": batch["error"].to_numpy()})
-        tick(self.progress, len(out))
-        return pa.Table.from_pandas(out, schema=schema(n), preserve_index=False)
 
 
 def checkpoint_of(cfg, run_dir: rundir.RunDir) -> tuple[str, str]:
@@ -88,30 +40,6 @@ def videos_of(cfg, run_dir: rundir.RunDir) -> str:
     if not uri.exists(v):
         raise ValueError(f"scoring.videos: {v} not found (manifest, selected, or a Parquet with a uri column)")
     return v
-
-
-def score_all(cfg, source: str, ckpt: str, out: str, sampling) -> tuple[int, int]:
-    """Run the pipeline over the videos not scored yet: (inputs, already done)."""
-    import ray
-    import ray.data
-
-    sc = cfg.scoring
-    ds = ray.data.read_parquet(source, columns=["uri"])
-    n_in = ds.count()
-    ds, n_done = skip_done(ds, out)
-    if n_done >= n_in:
-        return n_in, n_done
-    gpus = sc.num_gpus if sc.num_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
-    with Tracker(n_in - n_done, f"{STAGE} {ckpt.rstrip('/').rsplit('/', 1)[-1]}", "videos") as progress:
-        ds = ds.repartition(target_num_rows_per_block=sc.batch_size)
-        ds = ds.map_batches(decode_batch, batch_format="pandas", batch_size=sc.batch_size,
-                            num_cpus=sc.decode_num_cpus, fn_kwargs={"sampling": sampling})
-        ds = ds.map_batches(ScoreActor, batch_format="pandas", batch_size=sc.batch_size,
-                            fn_constructor_kwargs={"ckpt": ckpt, "progress": progress.handle},
-                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sc.max_actors),
-                            num_cpus=sc.num_cpus, num_gpus=gpus or None, memory=sc.memory_mb * 2**20)
-        ds.write_parquet(out, min_rows_per_file=sc.rows_per_file)
-    return n_in, n_done
 
 
 def run(cfg) -> dict:

@@ -195,6 +195,30 @@ class MiningCfg(_Model):
     seed: int = 0
 
 
+class BenchmarkCfg(_Model):
+    name: str = Field(..., description="a registered benchmark (lsvq-test, lsvq-1080p, konvid-1k, live-vqc, "
+                      "youtube-ugc, live-yt-gaming, cgvds, live-yt-hfr, waterloo-ivc-4k, kvq) or any name "
+                      "with `csv`")
+    root: str | None = Field(None, description="folder (local or URI) holding the dataset's own files, in its "
+                             "official layout (README: Benchmarks)")
+    label_file: str | None = Field(None, description="the label file, when not where the layout puts it")
+    csv: str | None = Field(None, description="a custom benchmark: CSV with uri,mos (optional group) columns")
+    domain: str | None = Field(None, description="overall row it counts in; null = the registry's "
+                               "(in-domain / ood), custom for a CSV")
+    limit: int | None = Field(None, ge=3, description="score a seeded random subset of this many videos")
+
+
+class EvalCfg(_Model):
+    benchmarks: list[BenchmarkCfg] = Field(default_factory=list, description="what `evaluate` scores")
+    proxy: bool = Field(False, description="also the proxy benchmark built from the held-out renders "
+                        "(MOS = the distortion level order; the demo has no human ratings)")
+    checkpoints: list[str] | None = Field(None, description="students (names under student/, or dirs/URIs "
+                                          "with anchors.json); null = student/stage1..stages that exist")
+    teachers: bool = Field(True, description="score the benchmarks with the weak teachers (score.teachers) "
+                           "too, in the same table")
+    seed: int = 0
+
+
 class RunCfg(_Model):
     run_dir: str = Field(..., description="local path or s3://... URI holding every stage's output")
     manifest: str = Field(..., description="Parquet manifest with a `uri` column")
@@ -208,6 +232,7 @@ class RunCfg(_Model):
     train: TrainCfg = TrainCfg()
     scoring: ScoringCfg = ScoringCfg()
     mining: MiningCfg = MiningCfg()
+    eval: EvalCfg = EvalCfg()
     stage: int = Field(1, ge=1, description="the iteration that train_student / anchors / score / heldout / "
                        "mine_pairs work on (`--stage N`)")
     stages: int = Field(3, ge=1, description="the pipeline's last iteration (paper: 3)")
@@ -235,6 +260,11 @@ class RunCfg(_Model):
         data["scoring"]["checkpoint"] = absolute(self.scoring.checkpoint)
         if self.scoring.videos not in ("manifest", "selected"):
             data["scoring"]["videos"] = absolute(self.scoring.videos)
+        data["eval"]["benchmarks"] = [{**b, **{k: absolute(b[k]) for k in ("root", "label_file", "csv")}}
+                                      for b in data["eval"]["benchmarks"]]
+        if self.eval.checkpoints:  # a dir given as a path; a bare name stays a name under student/
+            data["eval"]["checkpoints"] = [absolute(c) if "/" in c else c
+                                           for c in self.eval.checkpoints]
         if self.student.path and os.path.exists(self.student.path):
             data["student"]["path"] = absolute(self.student.path)
         return RunCfg.model_validate(data)

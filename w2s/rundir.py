@@ -21,6 +21,12 @@ stage builds a path under the run directory by hand or imports another stage.
                                                 synthetic_checked.parquet (every checked pair, audit)
       eval/<checkpoint>/heldout_pairs.parquet   heldout: the student on the held-out pairs (stage.json
                                                 in heldout/<checkpoint>/)
+      eval/scores/model=<model>/part-*.parquet  evaluate: a student's or teacher's benchmark scores
+      eval/<model>/predictions.parquet,         evaluate: per-video predictions (+ MOS) and the metrics
+        summary.parquet                         per benchmark
+      evaluate/summary.parquet, summary.md,     evaluate: every model's table, the benchmark videos,
+        videos.parquet, proxy.csv, stage.json   the demo's proxy benchmark
+      report/index.html, *.png                  `w2s report`: the run report (from this directory alone)
       failures/<stage>.parquet                  uri, stage, reason
       logs/<time>-<stage>.log                   the driver's full log (quiet mode)
 
@@ -222,6 +228,26 @@ class RunDir:
 
     def heldout_results(self, checkpoint: str) -> str:
         return uri.join(self.eval(checkpoint), "heldout_pairs.parquet")
+
+    def eval_scores(self, model: str | None = None) -> str:
+        """A model's raw scores of every benchmark video (part files; resumable): one partition
+        model=<model> of eval/scores/ (the students of one sampling are written in one pass)."""
+        return self.path("eval", "scores", *([f"model={model}"] if model else []))
+
+    def eval_predictions(self, model: str) -> str:
+        """benchmark, domain, uri, mos, prediction, error, model: one row per benchmark video."""
+        return uri.join(self.eval(model), "predictions.parquet")
+
+    def eval_summary(self, model: str | None = None) -> str:
+        """One model's metrics per benchmark, or (no model) every model's, as the evaluate stage wrote them."""
+        return uri.join(self.eval(model), "summary.parquet") if model else self.path("evaluate", "summary.parquet")
+
+    def evaluate_dir(self) -> str:
+        """evaluate/: stage.json, videos.parquet (every benchmark video), proxy.csv, summary.parquet/.md."""
+        return self.path("evaluate")
+
+    def report_dir(self) -> str:
+        return self.path("report")
 
     def stage_record(self, stage: str, name: str | None = None) -> str:
         """Where a stage run writes its stage.json when it completes (`name`: the student of an

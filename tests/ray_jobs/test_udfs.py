@@ -4,7 +4,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ray_jobs.metrics import SCHEMA, measure
-from ray_jobs.score_teachers import ModelSide, prepare_batch
+from ray_jobs.teacher_pool import ModelSide, prepare_batch
 
 
 def test_an_all_bad_batch_keeps_the_float_schema(tmp_path):
