@@ -11,7 +11,7 @@ DEMO_PORT ?= 8000
 
 help:
 	@echo "make setup   create $(VENV) and install (torch CPU build first, then the lock)"
-	@echo "make demo    build the sample pool, run every pipeline stage on it ($(RUN)), then the scoring service"
+	@echo "make demo    build the sample pool, run every pipeline stage on it ($(RUN)), the run report, then the scoring service"
 	@echo "make test    run the whole test suite (slow cluster tests included)"
 	@echo "make bench   run the benchmarks, results in bench/results/"
 	@echo "make lint    ruff"
@@ -34,6 +34,7 @@ demo: setup
 	$(BIN)/w2s metrics --manifest $(RUN)/pool/manifest.parquet --out $(RUN)/pool_metrics.parquet > $(RUN)/pool_metrics.txt
 	@echo "the nine metrics of every clip, computed locally: $(RUN)/pool_metrics.txt"
 	$(BIN)/python -m ray_jobs all --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
+	$(BIN)/w2s report $(RUN)/run
 	$(BIN)/python -m serve.demo --run-dir $(RUN)/run --port $(DEMO_PORT)
 
 test: setup
@@ -50,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/learning.py
+	$(BIN)/python bench/evaluate.py
 
 lint: setup
 	$(BIN)/ruff check w2s ray_jobs serve bench tests

@@ -42,7 +42,8 @@ def load_benchmarks(cfg, run_dir: rundir.RunDir) -> list[tuple[str, str, pd.Data
     if cfg.eval.proxy:
         proxy = proxy_from_pairs(run_dir.read_pairs(stage="heldout"))
         if proxy.empty:
-            console.warn("eval.proxy: no held-out renders (pairs.heldout_sources is 0): no proxy benchmark")
+            console.warn("eval.proxy: pairs/heldout is empty (pairs.heldout_sources is 0, or no pool clip was "
+                         "left outside the subset): no proxy benchmark")
         else:
             path = uri.join(run_dir.evaluate_dir(), "proxy.csv")
             uri.write_bytes(path, proxy.to_csv(index=False).encode())

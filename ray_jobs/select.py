@@ -42,6 +42,7 @@ def run(cfg) -> dict:
     tv_random = random_subset_tv(cand, ref, n, cfg.select.bins, cfg.select.seed)
     chosen = pool.iloc[sel.indices].drop(columns=["error"])
     uri.write_parquet(out, chosen)
+    uri.write_parquet(run_dir.select_reference(), reference)
     png = plot_histograms(run_dir.histograms(), cand, ref, sel.indices, METRIC_NAMES, cfg.select.bins,
                           cfg.select.seed)
     info = record.finish(inputs=len(pool), selected=len(chosen), reference=ref_path,

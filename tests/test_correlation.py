@@ -25,3 +25,11 @@ def test_anticorrelated_and_bad_input():
     assert correlations(x, -x)["srcc"] == pytest.approx(-1.0)
     with pytest.raises(ValueError):
         correlations([1, 2], [1, 2])
+
+
+def test_few_points_give_the_raw_plcc_not_a_fit():
+    from w2s.correlation import correlations
+
+    for n in (3, 4):
+        c = correlations(np.arange(n, dtype=float), np.array([1.0, 3, 2, 5][:n]))
+        assert c["plcc"] == c["plcc_raw"]

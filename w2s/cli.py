@@ -1,4 +1,4 @@
-"""The library's commands of the `w2s` command line (probe, distort, metrics, sample-pool, score).
+"""The library's commands of the `w2s` command line (probe, distort, metrics, sample-pool, score, report).
 
 The `w2s` program itself is assembled at the edge, in `ray_jobs.cli`, which adds
 `w2s run STAGE` (the Ray stages) to these; the library never imports the stages.
@@ -106,6 +106,14 @@ def _cmd_score(args) -> int:
     return 0 if all("score" in r for r in rows) else 2
 
 
+def _cmd_report(args) -> int:
+    from w2s.report import build_report
+
+    path = build_report(args.run_dir, args.out)
+    print(f"run report: {path}" + (f"  (open file://{os.path.abspath(path)})" if "://" not in path else ""))
+    return 0
+
+
 def build_parser(extra_commands=None) -> argparse.ArgumentParser:
     from w2s import __version__
     from w2s.video import BACKENDS
@@ -153,6 +161,11 @@ def build_parser(extra_commands=None) -> argparse.ArgumentParser:
     s.add_argument("--api-key-env", default="W2S_API_KEY", help="env var holding the service's API key")
     s.add_argument("--json", action="store_true", help="one JSON object per video")
     s.set_defaults(fn=_cmd_score)
+
+    s = sub.add_parser("report", help="the run report: RUN_DIR/report/index.html (self-contained, opens from disk)")
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (local path or URI)")
+    s.add_argument("--out", default=None, help="folder for index.html and its PNGs (default RUN_DIR/report)")
+    s.set_defaults(fn=_cmd_report)
     if extra_commands is not None:
         extra_commands(sub)
     return p

@@ -24,7 +24,8 @@ def fit_logistic(pred, mos) -> np.ndarray:
 
 
 def correlations(pred, mos) -> dict:
-    """SRCC, KRCC, PLCC on raw predictions, and PLCC after the 4-parameter logistic fit."""
+    """SRCC, KRCC, PLCC on raw predictions, and PLCC after the 4-parameter logistic fit (the raw
+    PLCC when there are 4 points or fewer, or the fit does not converge)."""
     x, y = np.asarray(pred, float), np.asarray(mos, float)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
         raise ValueError("need two 1-D arrays of the same length >= 3")
@@ -33,9 +34,12 @@ def correlations(pred, mos) -> dict:
         "krcc": float(stats.kendalltau(x, y).statistic),
         "plcc_raw": float(stats.pearsonr(x, y).statistic),
     }
+    if len(x) <= 4:  # four parameters: no fit to speak of
+        out["plcc"] = out["plcc_raw"]
+        return out
     try:
         fitted = logistic4(x, *fit_logistic(x, y))
         out["plcc"] = float(stats.pearsonr(fitted, y).statistic)
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError, TypeError):
         out["plcc"] = out["plcc_raw"]  # fit did not converge: report the raw value
     return out

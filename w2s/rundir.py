@@ -4,7 +4,8 @@ stage builds a path under the run directory by hand or imports another stage.
 
     <run_dir>/                                  (local path or s3://...)
       metrics/part-*.parquet, stage.json        metrics
-      select/selected.parquet, histograms.png   select
+      select/selected.parquet, histograms.png,  select (reference.parquet: the target's metrics)
+        reference.parquet
       teacher_scores/<teacher>/part-*.parquet   score_teachers (stage.json in score_teachers/)
       media/<family>/<clip>_L<level>.mp4        make_pairs (rendered distortions)
       pairs/stage<N>/pairs.parquet, llava.json  make_pairs (N = 1), mine_pairs (N > 1: + mining columns)
@@ -163,6 +164,10 @@ class RunDir:
     def histograms(self) -> str:
         return self.path("select", "histograms.png")
 
+    def select_reference(self) -> str:
+        """The reference metrics the subset was matched to (a copy: the report reads it)."""
+        return self.path("select", "reference.parquet")
+
     def teacher_scores(self, teacher: str | None = None) -> str:
         return self.path("teacher_scores", *([teacher] if teacher else []))
 
@@ -255,6 +260,22 @@ class RunDir:
         if stage == "score":
             return uri.join(self.scores(name), "stage.json")
         return self.stage_json(stage, name)
+
+    def students(self) -> list[str]:
+        """Names of the students trained in this run (train_student/<name>/), stage order."""
+        import re
+
+        names = [n for n in uri.list_dirs(self.path("train_student")) if n != "ray"]
+        return sorted(names, key=lambda n: (0, int(m.group(1)), n) if (m := re.fullmatch(r"stage(\d+)", n))
+                      else (1, 0, n))
+
+    def teachers(self) -> list[str]:
+        """Names of the teachers whose scores are in teacher_scores/."""
+        return uri.list_dirs(self.teacher_scores())
+
+    def pair_sets(self) -> list[str]:
+        """The pair sets under pairs/ (stage1, stage2, ..., heldout)."""
+        return uri.list_dirs(self.path("pairs"))
 
     # -- reading what earlier stages wrote --------------------------------------------------------
     def require(self, path: str, what: str, producer: str) -> str:

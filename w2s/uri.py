@@ -125,6 +125,15 @@ def list_files(uri: str, suffix: str = "") -> list[str]:
     return sorted(f.path for f in infos if f.type == pafs.FileType.File and f.path.endswith(suffix))
 
 
+def list_dirs(uri: str) -> list[str]:
+    """Sorted names of the directories directly under `uri`."""
+    fsys, path = filesystem(uri)
+    if fsys.get_file_info(path).type != pafs.FileType.Directory:
+        return []
+    infos = fsys.get_file_info(pafs.FileSelector(path, recursive=False))
+    return sorted(os.path.basename(f.path.rstrip("/")) for f in infos if f.type == pafs.FileType.Directory)
+
+
 def read_parquet(uri: str, columns=None):
     """One Parquet file (or a directory of parts) as pandas; an empty frame when absent."""
     import pandas as pd

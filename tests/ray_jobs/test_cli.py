@@ -35,6 +35,7 @@ def test_the_pipeline_runs_every_stage_of_every_iteration_in_order():
                      "mine_pairs@2", *[f"{s}@2" for s in per_stage],
                      "mine_pairs@3", *[f"{s}@3" for s in per_stage]]
     assert [s.name for s in registry.pipeline(2, score_last=False)][-1] == "heldout@2"
+    assert [s.name for s in registry.pipeline(2, score_last=False, evaluate=True)][-2:] == ["heldout@2", "evaluate"]
     assert [s.name for s in registry.resolve("select", 2)] == ["select"]  # not an iterative stage
     assert [s.name for s in registry.resolve("train_student", 2)] == ["train_student@2"]
     with pytest.raises(KeyError, match="unknown stage"):
@@ -49,12 +50,13 @@ def test_pipeline_steps_know_their_records_and_refuse_per_stage_paths(tmp_path):
     from w2s.rundir import RunDir
 
     cfg = load_config(CONFIG, [f"run_dir={tmp_path}"])
-    steps, run = registry.pipeline(2), RunDir(str(tmp_path))
+    steps, run = registry.pipeline(2, evaluate=True), RunDir(str(tmp_path))
     rec = {s.name: pipeline.record_of(s, cfg, run) for s in steps}
     assert rec["train_student@2"] == str(tmp_path / "train_student" / "stage2" / "stage.json")
     assert rec["score@1"] == str(tmp_path / "scores" / "stage1" / "stage.json")
     assert rec["mine_pairs@2"] == str(tmp_path / "mine_pairs" / "stage2" / "stage.json")
     assert rec["metrics"] == str(tmp_path / "metrics" / "stage.json")
+    assert rec["evaluate"] == str(tmp_path / "evaluate" / "stage.json")
     assert len(set(rec.values())) == len(steps)
     assert pipeline.first_forced(steps, "train_student") == [s.name for s in steps].index("train_student@1")
     assert pipeline.first_forced(steps, "anchors@2") == [s.name for s in steps].index("anchors@2")
@@ -133,3 +135,16 @@ def test_no_function_is_longer_than_sixty_lines():
         for node in ast.walk(ast.parse(open(path).read())):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 assert node.end_lineno - node.lineno < 60, f"{path}: {node.name} is {node.end_lineno - node.lineno} lines"
+
+
+def test_w2s_evaluate_and_report_have_help(tmp_path):
+    w2s = os.path.join(os.path.dirname(sys.executable), "w2s")
+    p = subprocess.run([w2s, "evaluate", "--help"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "eval.benchmarks" in p.stdout and "SRCC" in p.stdout
+    p = subprocess.run([w2s, "report", "--help"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "RUN_DIR" in p.stdout
+    p = subprocess.run([w2s, "evaluate", "--config", CONFIG, "--set", f"run_dir={tmp_path}", "--set",
+                        f"manifest={tmp_path}/none.parquet", "--set", "eval.proxy=false"], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    assert p.returncode == 2 and "no benchmark: set eval.benchmarks" in p.stderr
+

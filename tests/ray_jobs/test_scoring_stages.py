@@ -262,7 +262,7 @@ def test_w2s_score_command_locally_and_over_http(service, scored, small_pool, sc
 
 
 # -- the pipeline: stage 2 mined with this stage-1 student ----------------------------------------
-STAGE2 = {"stages": 2, "score_last_stage": "false", "mining.gmad_pairs": 8, "mining.synthetic_sources": 1,
+STAGE2 = {"stages": 2, "score_last_stage": "false", "eval.proxy": "false", "mining.gmad_pairs": 8, "mining.synthetic_sources": 1,
           "mining.synthetic_pairs": 10, "mining.batch_size": 4}
 
 
@@ -376,3 +376,115 @@ def test_gmad_sharded_on_ray_data_equals_the_driver_version(scored):
     pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True)[key + ["gap"]],
                                   b.sort_values(key).reset_index(drop=True)[key + ["gap"]], check_dtype=False)
     assert len(a) == 5 * 40
+
+
+# -- evaluation on benchmarks, and the run report, on this run ------------------------------------
+def _evaluate(scored, *sets):
+    cmd = [sys.executable, "-m", "ray_jobs.evaluate", "--config", CONFIG]
+    for s in scored["sets"] + [f"{k}={v}" for k, v in STAGE2.items()] + list(sets):
+        cmd += ["--set", s]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+
+
+@pytest.fixture(scope="module")
+def evaluated(stage2, scored, small_pool, tmp_path_factory):
+    """evaluate on a KoNViD-1k folder in its official layout and a custom CSV with two bad videos;
+    both students and both weak teachers. eval.proxy is on, but this run's subset took every good
+    clip, so there are no held-out renders: the job says so and goes on."""
+    from tests.benchmark_layouts import konvid_1k
+
+    bench = tmp_path_factory.mktemp("benchmarks")
+    good = small_pool["good"]
+    konvid_1k(bench / "konvid", good[:4], [1.5, 2.5, 3.5, 4.5])
+    missing = str(bench / "gone.mp4")
+    (bench / "mine.csv").write_text("uri,mos\n" + "".join(f"{u},{m}\n" for u, m in zip(
+        [*good[4:7], small_pool["bad"][1], missing], [10, 30, 20, 40, 50], strict=True)))
+    benchmarks = f"[{{name: konvid-1k, root: {bench / 'konvid'}}}, {{name: mine, csv: {bench / 'mine.csv'}}}]"
+    p = _evaluate(scored, f"eval.benchmarks={benchmarks}", "eval.proxy=true")
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    return {"run": scored["run"], "out": p.stdout, "good": good, "missing": missing, "bench": benchmarks}
+
+
+def test_evaluate_scores_every_benchmark_with_students_and_teachers(evaluated):
+    run, out = evaluated["run"], evaluated["out"]
+    s = pd.read_parquet(run / "evaluate" / "summary.parquet")
+    assert set(s["model"]) == {"stage1", "stage2", "niqe", "lowlevel"}
+    for _, g in s.groupby("model"):
+        g = g.set_index("benchmark")
+        assert set(g.index) == {"konvid-1k", "mine", "overall in-domain"}
+        assert (g.loc["konvid-1k", "videos"], g.loc["konvid-1k", "failed"]) == (4, 0)
+        assert (g.loc["mine", "videos"], g.loc["mine", "failed"]) == (3, 2)  # the text file and the missing one
+        assert g.loc["overall in-domain", "videos"] == 4 and g.loc["mine", "domain"] == "custom"
+        assert g.loc["konvid-1k", ["srcc", "krcc", "plcc", "plcc_raw"]].between(-1, 1).all()
+    fails = pd.read_parquet(run / "failures" / "evaluate.parquet")
+    assert len(fails) == 8 and fails["uri"].str.endswith(("text.mp4", "gone.mp4")).all()
+    assert "| stage1 | konvid-1k | in-domain | 4 | 0 |" in out and "pairs/heldout is empty" in out
+    assert (run / "evaluate" / "summary.md").read_text().startswith("| model | benchmark |")
+
+
+def test_evaluation_predictions_are_the_score_stages_scores(evaluated):
+    """The same machinery as `score`: a benchmark video gets the score the pool scoring gave it."""
+    run = evaluated["run"]
+    pred = pd.read_parquet(run / "eval" / "stage1" / "predictions.parquet")
+    assert {"model", "benchmark", "domain", "uri", "mos", "prediction", "error", "group"} <= set(pred.columns)
+    kon = pred[pred["benchmark"] == "konvid-1k"].assign(real=lambda d: d["uri"].map(os.path.realpath))
+    pool = rundir.read_table(str(run / "scores" / "stage1")).set_index("uri")["score"]
+    np.testing.assert_allclose(kon["prediction"], pool.loc[kon["real"]].to_numpy(), atol=1e-4)
+    teacher = rundir.read_table(str(run / "teacher_scores" / "niqe")).set_index("uri")["score"]
+    mine = pd.read_parquet(run / "eval" / "niqe" / "predictions.parquet").dropna(subset=["prediction"])
+    both = mine[mine["uri"].isin(teacher.index)]
+    assert len(both) >= 3
+    np.testing.assert_allclose(both["prediction"], teacher.loc[both["uri"]].to_numpy(), atol=1e-6)
+
+
+def test_evaluate_rerun_scores_nothing_again(evaluated, scored):
+    parts = sorted((evaluated["run"] / "eval" / "scores").rglob("*.parquet"))
+    p = _evaluate(scored, f"eval.benchmarks={evaluated['bench']}", "eval.proxy=true", "eval.teachers=false")
+    assert p.returncode == 0, p.stdout[-3000:]
+    assert sorted((evaluated["run"] / "eval" / "scores").rglob("*.parquet")) == parts
+    assert "| stage2 | mine |" in p.stdout and "| niqe |" not in p.stdout
+
+
+def test_run_report_renders_every_section_and_every_image_loads(evaluated):
+    import re
+    import shutil
+
+    run = evaluated["run"]
+    w2s = os.path.join(os.path.dirname(sys.executable), "w2s")
+    p = subprocess.run([w2s, "report", str(run)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    index = run / "report" / "index.html"
+    assert str(index) in p.stdout
+    page = index.read_text()
+    for sec in ("overview", "subset", "teachers", "pairs", "training", "anchors", "scores", "evaluation"):
+        assert f'<section id="{sec}">' in page, sec
+    assert "could not be built" not in page and "http" not in page.replace("http-equiv", "")  # no CDN
+    srcs = re.findall(r'<img src="([^"]+)"', page)
+    assert len(srcs) >= 10 and all((run / "report" / s).is_file() for s in srcs)
+    browser = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    if browser is None:
+        pytest.skip("no headless browser installed (.ci/run installs Debian's chromium)")
+    assert _images_in_browser(browser, index) == (len(srcs), [])
+    (run / "report" / srcs[0]).write_bytes(b"not a png")  # the probe can fail
+    assert _images_in_browser(browser, index) == (len(srcs), [srcs[0]])
+
+
+def _images_in_browser(browser: str, index) -> tuple[int, list[str]]:
+    """Open the page from disk in headless Chromium: (images, those that did not load)."""
+    import re
+
+    probe = index.with_name("_probe.html")
+    script = ("<script>window.addEventListener('load',()=>{const i=[...document.images];document.title="
+              "'PROBE '+i.length+' '+JSON.stringify(i.filter(x=>!(x.complete&&x.naturalWidth>0))"
+              ".map(x=>x.getAttribute('src')));});</script>")
+    probe.write_text(index.read_text().replace("</body>", script + "</body>"))
+    with tempfile.TemporaryDirectory() as profile:
+        p = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                            f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom",
+                            probe.as_uri()], capture_output=True, text=True, timeout=120)
+    probe.unlink()
+    m = re.search(r"<title>PROBE (\d+) (\[.*?\])</title>", p.stdout)
+    assert m, p.stdout[-2000:] + p.stderr[-2000:]
+    return int(m.group(1)), json.loads(m.group(2))
