@@ -403,7 +403,8 @@ def evaluated(stage2, scored, small_pool, tmp_path_factory):
     benchmarks = f"[{{name: konvid-1k, root: {bench / 'konvid'}}}, {{name: mine, csv: {bench / 'mine.csv'}}}]"
     p = _evaluate(scored, f"eval.benchmarks={benchmarks}", "eval.proxy=true")
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
-    return {"run": scored["run"], "out": p.stdout, "good": good, "missing": missing, "bench": benchmarks}
+    return {"run": scored["run"], "out": p.stdout, "err": p.stderr, "good": good, "missing": missing,
+            "bench": benchmarks}
 
 
 def test_evaluate_scores_every_benchmark_with_students_and_teachers(evaluated):
@@ -419,7 +420,7 @@ def test_evaluate_scores_every_benchmark_with_students_and_teachers(evaluated):
         assert g.loc["konvid-1k", ["srcc", "krcc", "plcc", "plcc_raw"]].between(-1, 1).all()
     fails = pd.read_parquet(run / "failures" / "evaluate.parquet")
     assert len(fails) == 8 and fails["uri"].str.endswith(("text.mp4", "gone.mp4")).all()
-    assert "| stage1 | konvid-1k | in-domain | 4 | 0 |" in out and "pairs/heldout is empty" in out
+    assert "| stage1 | konvid-1k | in-domain | 4 | 0 |" in out and "pairs/heldout is empty" in evaluated["err"]
     assert (run / "evaluate" / "summary.md").read_text().startswith("| model | benchmark |")
 
 
