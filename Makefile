@@ -31,8 +31,6 @@ export RAY_AUTH_MODE ?= disabled
 
 demo: setup
 	$(BIN)/w2s sample-pool --n $(POOL_N) --out $(RUN)/pool
-	$(BIN)/w2s metrics --manifest $(RUN)/pool/manifest.parquet --out $(RUN)/pool_metrics.parquet > $(RUN)/pool_metrics.txt
-	@echo "the nine metrics of every clip, computed locally: $(RUN)/pool_metrics.txt"
 	$(BIN)/python -m ray_jobs all --config $(CONFIG) --set run_dir=$(RUN)/run --set manifest=$(RUN)/pool/manifest.parquet
 	$(BIN)/w2s report $(RUN)/run
 	$(BIN)/python -m serve.demo --run-dir $(RUN)/run --port $(DEMO_PORT)

@@ -31,15 +31,15 @@ SCHEMA = pa.schema([("uri", pa.string()), ("num_chunks", pa.int32()), ("features
 
 
 class MotionActor:
-    def __init__(self, checkpoint, size, batch_size, progress=None):
+    def __init__(self, checkpoint, size, batch_size, max_seconds=None, progress=None):
         self.extractor = MotionExtractor(checkpoint, size=size, batch_size=batch_size)
-        self.progress = progress
+        self.progress, self.max_seconds = progress, max_seconds
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
         rows = []
         for video in batch["uri"]:
             try:
-                f = self.extractor.features(video)
+                f = self.extractor.features(video, self.max_seconds)
                 rows.append((video, len(f), f.tobytes(), self.extractor.random_init, None))
             except VideoDecodeError as e:
                 rows.append((video, 0, None, self.extractor.random_init, e.reason))
@@ -69,7 +69,8 @@ def run(cfg) -> dict:
             ds = ds.repartition(target_num_rows_per_block=mc.videos_per_batch)
             ds = ds.map_batches(MotionActor, batch_format="pandas", batch_size=mc.videos_per_batch,
                                 fn_constructor_kwargs={"checkpoint": mc.checkpoint, "size": mc.size,
-                                                       "batch_size": mc.batch_size, "progress": progress.handle},
+                                                       "batch_size": mc.batch_size, "max_seconds": mc.max_seconds,
+                                                       "progress": progress.handle},
                                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=mc.max_actors),
                                 num_cpus=mc.num_cpus, num_gpus=gpus or None)
             ds.write_parquet(out, min_rows_per_file=64)

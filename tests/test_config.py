@@ -38,3 +38,13 @@ def test_stage_cli_help_and_bad_config():
     r = subprocess.run([sys.executable, "-m", "ray_jobs.select", "--config", "configs/demo.yaml", "--set", "bogus=1"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "bad config" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_motion_max_seconds_must_cover_what_training_reads():
+    cfg = load_config(os.path.join(ROOT, "configs", "demo.yaml"), ["motion.max_seconds=2"])
+    assert cfg.motion.max_seconds == 2
+    with pytest.raises(ValueError, match="motion.max_seconds 1"):
+        load_config(os.path.join(ROOT, "configs", "demo.yaml"), ["motion.max_seconds=1"])
+    with pytest.raises(ValueError, match="frame_sampling first"):
+        load_config(os.path.join(ROOT, "configs", "demo.yaml"), ["train.frame_sampling=spread"])
+

@@ -10,7 +10,7 @@ import os
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from w2s.uri import absolute
 
@@ -79,6 +79,9 @@ class MotionCfg(_Model):
     num_gpus: float | None = Field(None, ge=0, description="GPUs per actor; null = 1 when the cluster has GPUs")
     max_actors: int = Field(2, ge=1)
     pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage<stage>/pairs.parquet")
+    max_seconds: int | None = Field(None, ge=1, description="cache only each video's first N 1-s chunks "
+                                    "(training with frame_sampling first reads train.max_frames of them); "
+                                    "null = every second")
 
 
 PARTS = ("vision_tower", "projector", "motion_projector", "llm")
@@ -238,6 +241,15 @@ class RunCfg(_Model):
     stages: int = Field(3, ge=1, description="the pipeline's last iteration (paper: 3)")
     score_last_stage: bool = Field(True, description="the pipeline scores the pool with the last stage's "
                                    "student too (earlier stages' scores are always made: mining needs them)")
+
+    @model_validator(mode="after")
+    def _motion_covers_training(self) -> RunCfg:
+        m, t = self.motion.max_seconds, self.train
+        if m is not None and (t.frame_sampling != "first" or m < t.max_frames):
+            raise ValueError(f"motion.max_seconds {m} caches the first {m} seconds only: it needs "
+                             f"train.frame_sampling first and train.max_frames <= {m} "
+                             f"(now {t.frame_sampling}, {t.max_frames})")
+        return self
 
     @property
     def student_name(self) -> str:

@@ -97,3 +97,5 @@ def test_one_feature_per_second(tmp_path):
     assert f.shape == (3, 256) and f.dtype == np.float32 and np.isfinite(f).all()
     assert not np.allclose(f[0], f[2])  # different content, different features
     assert np.allclose(ext.features(path), f, atol=1e-5)  # deterministic
+    np.testing.assert_allclose(ext.features(path, max_seconds=2), f[:2], atol=1e-5)  # motion.max_seconds
+    assert len(ext.features(path, max_seconds=10)) == 3

@@ -79,10 +79,14 @@ class MotionExtractor:
         out = [self._run(chunks[i:i + self.batch_size]) for i in range(0, len(chunks), self.batch_size)]
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, FEATURE_DIM), np.float32)
 
-    def features(self, uri: str) -> np.ndarray:
+    def features(self, uri: str, max_seconds: int | None = None) -> np.ndarray:
+        """One row per 1-s chunk; `max_seconds`: only the first ones (the rest is not decoded)."""
         out, pending = [], []
         with open_reader(uri) as reader:
-            for _, chunk in reader.chunks(size=(self.size, self.size), length=CHUNK):
+            keys = None
+            if max_seconds is not None:
+                keys = range(min(max_seconds, len(reader.key_frame_indices())))
+            for _, chunk in reader.chunks(size=(self.size, self.size), length=CHUNK, keys=keys):
                 pending.append(chunk)
                 if len(pending) == self.batch_size:
                     out.append(self._run(pending))
