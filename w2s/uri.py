@@ -116,22 +116,22 @@ def read_json(uri: str) -> dict | None:
     return json.loads(read_bytes(uri).decode()) if exists(uri) else None
 
 
-def list_files(uri: str, suffix: str = "") -> list[str]:
-    """Sorted paths (inside the URI's filesystem) of the files directly under `uri`."""
+def _entries(uri: str) -> list:
+    """File infos directly under `uri` (none when it is not a directory)."""
     fsys, path = filesystem(uri)
     if fsys.get_file_info(path).type != pafs.FileType.Directory:
         return []
-    infos = fsys.get_file_info(pafs.FileSelector(path, recursive=False))
-    return sorted(f.path for f in infos if f.type == pafs.FileType.File and f.path.endswith(suffix))
+    return fsys.get_file_info(pafs.FileSelector(path, recursive=False))
+
+
+def list_files(uri: str, suffix: str = "") -> list[str]:
+    """Sorted paths (inside the URI's filesystem) of the files directly under `uri`."""
+    return sorted(f.path for f in _entries(uri) if f.type == pafs.FileType.File and f.path.endswith(suffix))
 
 
 def list_dirs(uri: str) -> list[str]:
     """Sorted names of the directories directly under `uri`."""
-    fsys, path = filesystem(uri)
-    if fsys.get_file_info(path).type != pafs.FileType.Directory:
-        return []
-    infos = fsys.get_file_info(pafs.FileSelector(path, recursive=False))
-    return sorted(os.path.basename(f.path.rstrip("/")) for f in infos if f.type == pafs.FileType.Directory)
+    return sorted(os.path.basename(f.path.rstrip("/")) for f in _entries(uri) if f.type == pafs.FileType.Directory)
 
 
 def read_parquet(uri: str, columns=None):

@@ -235,14 +235,15 @@ def anchors(ctx: Ctx) -> Section | None:
 
 
 def scores(ctx: Ctx) -> Section | None:
-    names = [n for n in uri.list_dirs(ctx.run.path("scores")) if len(rundir.read_table(ctx.run.scores(n)))]
-    if not names:
+    tables = {n: rundir.read_table(ctx.run.scores(n)) for n in uri.list_dirs(ctx.run.path("scores"))}
+    tables = {n: t for n, t in tables.items() if len(t)}
+    if not tables:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     rows = []
-    for n in names:
-        s = rundir.ok_rows(rundir.read_table(ctx.run.scores(n)))["score"].dropna()
+    for n, t in tables.items():
+        s = rundir.ok_rows(t)["score"].dropna()
         ax.hist(s, bins=20, range=(0, 100), alpha=0.55, label=f"{n} ({len(s)} videos)")
         rows.append({"checkpoint": n, "videos": len(s), "mean": float(s.mean()), "median": float(s.median()),
                      "std": float(s.std())})
