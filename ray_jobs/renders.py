@@ -1,11 +1,14 @@
 """Synthetic renders as Ray Data tasks, shared by `make_pairs` (stage 1 and the held-out
 pairs) and `mine_pairs` (fresh renders for the misclassified check): every level of each
 family for each source, written under <run_dir>/media/ and reused when a readable file is
-already there (a rerun renders nothing twice)."""
+already there (a rerun renders nothing twice). On an object-store run directory (s3://...)
+each task encodes into its own local temp file and uploads it: every node reads the renders
+from the store, no shared disk is needed."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pandas as pd
 
@@ -22,20 +25,38 @@ def render_row(row: dict, run_root: str, preset: str | None, max_short_side: int
     """Render one (source, family, level); reuse the file if a readable one exists."""
     from w2s.video import probe
 
-    out = uri.local_path(rundir.RunDir(run_root).rendered(row["family"], row["source"], int(row["level"])))
+    out = rundir.RunDir(run_root).rendered(row["family"], row["source"], int(row["level"]))
     error = None
     try:
         try:
             probe(out)
         except VideoDecodeError:
-            tmp = out + ".part.mp4"
-            distort(row["source"], tmp, row["family"], int(row["level"]), seed=int(row["seed"]),
-                    preset=preset if row["family"] == "h265" else None, max_short_side=max_short_side)
-            os.replace(tmp, out)
+            _render(row, out, preset, max_short_side)
     except (VideoDecodeError, ValueError, OSError) as e:
         error = getattr(e, "reason", str(e))
     tick(progress)
     return {**row, "uri": out, "error": error}
+
+
+def _render(row: dict, out: str, preset: str | None, max_short_side: int | None) -> None:
+    """Encode into a temp file, then move it into place (local) or upload it (object store): a
+    cut-short render never stands at `out`."""
+    local = uri.is_local(out)
+    if local:
+        os.makedirs(os.path.dirname(uri.local_path(out)), exist_ok=True)
+    tmp_dir = os.path.dirname(uri.local_path(out)) if local else None
+    fd, tmp = tempfile.mkstemp(suffix=".part.mp4", dir=tmp_dir)
+    os.close(fd)
+    try:
+        distort(row["source"], tmp, row["family"], int(row["level"]), seed=int(row["seed"]),
+                preset=preset if row["family"] == "h265" else None, max_short_side=max_short_side)
+        if local:
+            os.replace(tmp, uri.local_path(out))
+        else:
+            uri.upload_file(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def render_synthetic(cfg, sources: list[str], families: list[str] | None = None,
@@ -44,8 +65,6 @@ def render_synthetic(cfg, sources: list[str], families: list[str] | None = None,
     import ray.data
 
     run_dir = rundir.RunDir(cfg.run_dir)
-    if not run_dir.is_local:
-        raise SystemExit("synthetic rendering writes media files: use a shared local/NFS run_dir")
     families = list(families or cfg.pairs.families)
     for f in families:
         family(f)  # unknown family -> clear error before any work

@@ -159,6 +159,14 @@ def upload_dir(local_dir: str, uri: str) -> str:
     return uri
 
 
+def upload_file(local_file: str, uri: str) -> str:
+    """Copy one local file to `uri` (streamed, not read into memory)."""
+    fsys, path = filesystem(uri)
+    fsys.create_dir(os.path.dirname(path), recursive=True)
+    pafs.copy_files(local_file, path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fsys)
+    return uri
+
+
 def download_dir(uri: str, local_dir: str) -> str:
     fsys, path = filesystem(uri)
     os.makedirs(local_dir, exist_ok=True)
