@@ -16,6 +16,7 @@ Re-training the checkpoint removes its anchors; this stage then builds them agai
 from __future__ import annotations
 
 from ray_jobs.console import console
+from ray_jobs.runtime import actor_resources
 from w2s import rundir, uri
 from w2s.scoring.anchors import candidates
 
@@ -52,13 +53,12 @@ def run(cfg) -> dict:
     record = run_dir.record(STAGE, cfg.model_dump(), name=name)
     mu = training_scores(cfg, run_dir)
     candidates(mu, sc.num_anchors)  # an empty interval: a clear error here, before any work
-    gpus = sc.num_gpus if sc.num_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
     kwargs = {"max_frames": cfg.train.max_frames, "frame_sampling": cfg.train.frame_sampling,
               "motion_size": cfg.motion.size, "num_anchors": sc.num_anchors, "link": sc.link,
               "temperature_test": sc.temperature_test, "temperature_anchor": sc.temperature_anchor,
               "motion_checkpoint": cfg.motion.checkpoint, "teachers": [t.name for t in cfg.score.teachers],
               "source": {"run_dir": run_dir.root, "checkpoint": name, "pairs": cfg.train.pairs or run_dir.pairs(cfg.stage)}}
-    task = ray.remote(build).options(num_cpus=sc.num_cpus, num_gpus=gpus or None, max_retries=0)
+    task = ray.remote(build).options(**actor_resources(sc.num_cpus, sc.num_gpus, sc.memory_mb), max_retries=0)
     console.print(f"  choosing {sc.num_anchors} anchors among {len(mu)} training videos and comparing them ...")
     out = ray.get(task.remote(ckpt, mu, kwargs))
     info = record.finish(checkpoint=ckpt, training_videos=len(mu), **out)

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from ray_jobs.console import console
 from ray_jobs.progress import Tracker, tick
+from ray_jobs.runtime import actor_resources, gpus_per_actor
 from w2s import rundir
 from w2s.config import stage_name
 from w2s.student.motion import RANDOM_INIT_WARNING, MotionExtractor
@@ -62,7 +63,7 @@ def run(cfg) -> dict:
     out = run_dir.motion()
     done = set(rundir.done_uris(out))
     todo = [u for u in uris if u not in done]
-    gpus = mc.num_gpus if mc.num_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
+    gpus = gpus_per_actor(mc.num_gpus)
     if todo:
         with Tracker(len(todo), STAGE) as progress:
             ds = ray.data.from_items([{"uri": u} for u in todo])
@@ -72,7 +73,7 @@ def run(cfg) -> dict:
                                                        "batch_size": mc.batch_size, "max_seconds": mc.max_seconds,
                                                        "progress": progress.handle},
                                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=mc.max_actors),
-                                num_cpus=mc.num_cpus, num_gpus=gpus or None)
+                                **actor_resources(mc.num_cpus, gpus, mc.memory_mb))
             ds.write_parquet(out, min_rows_per_file=64)
     table = rundir.read_table(out)
     bad = table[table["error"].notna()]

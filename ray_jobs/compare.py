@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ray_jobs.progress import Tracker, tick
+from ray_jobs.runtime import actor_resources
 from w2s.conversation import LEVELS
 from w2s.video import VideoDecodeError
 
@@ -83,7 +84,6 @@ def compare_pairs(cfg, pairs: pd.DataFrame, ckpt: str, label: str) -> tuple[np.n
         return np.zeros((0, len(LEVELS))), pd.Series([], dtype=object)
     sc = cfg.scoring
     sampling = AnchorSet.load(ckpt, with_inputs=False).sampling
-    gpus = sc.num_gpus if sc.num_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
     with Tracker(len(pairs), label, "pairs") as progress:
         # one block = one batch end to end (batch_size=None): a decode task and one actor call
         ds = ray.data.from_pandas(blocks(pairs, cfg.mining.batch_size))
@@ -93,7 +93,7 @@ def compare_pairs(cfg, pairs: pd.DataFrame, ckpt: str, label: str) -> tuple[np.n
                             fn_constructor_kwargs={"ckpt": ckpt, "temperature": cfg.mining.temperature,
                                                    "progress": progress.handle},
                             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sc.max_actors),
-                            num_cpus=sc.num_cpus, num_gpus=gpus or None, memory=sc.memory_mb * 2**20)
+                            **actor_resources(sc.num_cpus, sc.num_gpus, sc.memory_mb))
         out = ds.to_pandas().sort_values("row").reset_index(drop=True)
     if len(out) != len(pairs):
         raise RuntimeError(f"{label}: {len(out)} results for {len(pairs)} pairs")

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from ray_jobs.console import console
 from ray_jobs.progress import Tracker, tick
-from ray_jobs.runtime import skip_done
+from ray_jobs.runtime import skip_done, task_resources
 from w2s import rundir
 from w2s.metrics import METRIC_NAMES
 from w2s.metrics.table import safe_video_metrics
@@ -45,7 +45,8 @@ def run(cfg) -> dict:
             # small blocks: one task per batch of videos, so work spreads over every CPU / node
             ds = ds.repartition(target_num_rows_per_block=cfg.metrics.batch_size)
             ds = ds.map_batches(measure, batch_format="pandas", batch_size=cfg.metrics.batch_size,
-                                num_cpus=cfg.metrics.num_cpus, compute=ray.data.TaskPoolStrategy(),
+                                **task_resources(cfg.metrics.num_cpus, cfg.metrics.memory_mb),
+                                compute=ray.data.TaskPoolStrategy(),
                                 fn_kwargs={"backend": cfg.metrics.backend, "progress": progress.handle})
             ds.write_parquet(out, min_rows_per_file=cfg.metrics.rows_per_file)
     table = rundir.read_table(out)

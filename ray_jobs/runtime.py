@@ -32,6 +32,27 @@ def init_ray(cfg: RunCfg) -> None:
     ctx.op_resource_reservation_enabled = cfg.ray.op_resource_reservation
 
 
+def gpus_per_actor(requested: float | None) -> float:
+    """A model actor's GPUs: the config's value, or (null) one when the cluster has GPUs."""
+    import ray
+
+    if requested is not None:
+        return float(requested)
+    return 1.0 if ray.cluster_resources().get("GPU", 0) else 0.0
+
+
+def actor_resources(num_cpus: float, num_gpus: float | None, memory_mb: int = 0) -> dict:
+    """Ray resource arguments of a model actor (Ray Data's map_batches or `.options`), from the
+    stage's config: what the autoscaler sizes the GPU worker groups by."""
+    gpus = gpus_per_actor(num_gpus)
+    return {"num_cpus": num_cpus, "num_gpus": gpus or None, "memory": memory_mb * 2**20 or None}
+
+
+def task_resources(num_cpus: float, memory_mb: int = 0) -> dict:
+    """Ray resource arguments of a CPU task (decode, metrics, renders)."""
+    return {"num_cpus": num_cpus, **({"memory": memory_mb * 2**20} if memory_mb else {})}
+
+
 @functools.lru_cache(maxsize=4)
 def _resolve(ref) -> frozenset:
     import ray

@@ -5,7 +5,7 @@
 Per teacher: read <run_dir>/select/selected.parquet with Ray Data -> CPU tasks
 run the teacher's `prepare` (decode + its own sampling; small arrays out) ->
 an actor pool runs `score_batch`, sized from the teacher's declared resources
-(CPUs, GPUs, memory, batch size) -> <run_dir>/teacher_scores/<teacher>/*.parquet.
+(CPUs, GPUs, memory, batch size; `score.teachers[].num_gpus` etc. override them) -> <run_dir>/teacher_scores/<teacher>/*.parquet.
 Resumable per teacher; bad videos go to failures/score_teachers.parquet.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from ray_jobs.console import console
-from ray_jobs.teacher_pool import score_videos
+from ray_jobs.teacher_pool import score_videos, teacher_resources
 from w2s import rundir
 from w2s.teachers import create_teacher
 
@@ -30,7 +30,7 @@ def run_teacher(cfg, run_dir: rundir.RunDir, spec) -> dict:
     table = rundir.read_table(out)
     return {"teacher": spec.name, "scale": teacher.scale.name, "inputs": n_in, "already_done": n_done,
             "scored": int(table["error"].isna().sum()), "failed": int(table["error"].notna().sum()),
-            "resources": asdict(teacher.resources), "table": table}
+            "resources": asdict(teacher_resources(spec)), "table": table}
 
 
 def run(cfg) -> dict:

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ray_jobs.progress import Tracker, tick
-from ray_jobs.runtime import skip_done
+from ray_jobs.runtime import actor_resources, skip_done, task_resources
 from w2s import uri
 from w2s.video import VideoDecodeError
 
@@ -113,14 +113,13 @@ def _run(cfg, source: str, out: str | list[str], sampling, label: str, actor, ac
     ds, n_done = skip_done(ds, out)
     if n_done >= n_in:
         return n_in, n_done
-    gpus = sc.num_gpus if sc.num_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
     with Tracker(n_in - n_done, label, "videos") as progress:
         ds = ds.repartition(target_num_rows_per_block=sc.batch_size)
         ds = ds.map_batches(decode_batch, batch_format="pandas", batch_size=sc.batch_size,
-                            num_cpus=sc.decode_num_cpus, fn_kwargs={"sampling": sampling})
+                            **task_resources(sc.decode_num_cpus), fn_kwargs={"sampling": sampling})
         ds = ds.map_batches(actor, batch_format="pandas", batch_size=sc.batch_size,
                             fn_constructor_kwargs={**actor_kwargs, "progress": progress.handle},
                             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sc.max_actors),
-                            num_cpus=sc.num_cpus, num_gpus=gpus or None, memory=sc.memory_mb * 2**20)
+                            **actor_resources(sc.num_cpus, sc.num_gpus, sc.memory_mb))
         ds.write_parquet(dest or out, min_rows_per_file=sc.rows_per_file, partition_cols=partition_cols)
     return n_in, n_done

@@ -9,6 +9,7 @@ teacher, score, error) under `out`. Resumable; decode errors are rows, not crash
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import pickle
 
@@ -16,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ray_jobs.progress import Tracker, tick
-from ray_jobs.runtime import skip_done
+from ray_jobs.runtime import actor_resources, skip_done
 from w2s.teachers import create_teacher
 from w2s.video import VideoDecodeError
 
@@ -63,13 +64,17 @@ class ModelSide:
         return pa.Table.from_pandas(out, schema=SCORE_SCHEMA, preserve_index=False)
 
 
+def teacher_resources(spec):
+    """The teacher's declared resources with the config's overrides (score.teachers[].num_gpus, ...)."""
+    return dataclasses.replace(create_teacher(spec.name, **spec.params).resources, **spec.overrides())
+
+
 def score_videos(cfg, spec, source: str, out: str, label: str) -> tuple[int, int]:
     """Score the videos of `source` (Parquet with `uri`) not yet in `out` with one teacher:
     (inputs, already done)."""
     import ray.data
 
-    teacher = create_teacher(spec.name, **spec.params)
-    res = teacher.resources
+    res = teacher_resources(spec)
     params = tuple(sorted(spec.params.items()))
     videos = ray.data.read_parquet(source, columns=["uri"])
     n_in = videos.count()
@@ -84,7 +89,6 @@ def score_videos(cfg, spec, source: str, out: str, label: str) -> tuple[int, int
                                 fn_constructor_kwargs={"name": spec.name, "params": params,
                                                        "progress": progress.handle},
                                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=res.max_actors),
-                                num_cpus=res.num_cpus, num_gpus=res.num_gpus or None,
-                                memory=res.memory_mb * 2**20)
+                                **actor_resources(res.num_cpus, res.num_gpus, res.memory_mb))
             ds.write_parquet(out, min_rows_per_file=256)
     return n_in, n_done

@@ -31,6 +31,7 @@ class RayCfg(_Model):
 class MetricsCfg(_Model):
     batch_size: int = Field(4, ge=1, description="videos per Ray Data batch")
     num_cpus: float = Field(0.9, gt=0, description="CPUs per task (fractional: headroom for reads)")
+    memory_mb: int = Field(0, ge=0, description="memory reserved per task (scheduling; 0 = none)")
     backend: Literal["pyav", "decord"] = "pyav"
     rows_per_file: int = Field(256, ge=1, description="rows buffered per output Parquet file")
 
@@ -48,6 +49,17 @@ class SelectCfg(_Model):
 class TeacherCfg(_Model):
     name: str
     params: dict = Field(default_factory=dict)
+    # null = the teacher's declared resources (w2s/teachers); set one to size its pools for a cluster
+    prep_num_cpus: float | None = Field(None, gt=0, description="CPUs per decode/sampling task")
+    num_cpus: float | None = Field(None, ge=0, description="CPUs per model actor")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per model actor")
+    memory_mb: int | None = Field(None, ge=0, description="memory per model actor (scheduling)")
+    batch_size: int | None = Field(None, ge=1, description="videos per model call")
+    max_actors: int | None = Field(None, ge=1, description="model actors (the autoscaler adds GPU nodes for them)")
+
+    def overrides(self) -> dict:
+        """The resource fields set in the config (they replace the teacher's declared ones)."""
+        return {k: v for k, v in self.model_dump(exclude={"name", "params"}).items() if v is not None}
 
 
 class ScoreCfg(_Model):
@@ -63,7 +75,8 @@ class PairsCfg(_Model):
     families: list[str] = Field(default_factory=lambda: ["blur", "noise", "stutter", "h264"])
     h265_preset: str = "veryslow"
     max_short_side: int | None = Field(None, description="scale larger sources down before distorting")
-    render_num_cpus: float = 0.9
+    render_num_cpus: float = Field(0.9, gt=0, description="CPUs per render task (libx264/libx265 threads)")
+    render_memory_mb: int = Field(0, ge=0, description="memory reserved per render task (0 = none)")
     heldout_sources: int = Field(0, ge=0, description="pool videos (not selected, not synthetic sources) "
                                  "rendered into held-out synthetic pairs (pairs/heldout): never trained on, "
                                  "the `heldout` stage measures every stage's student on them")
@@ -75,8 +88,9 @@ class MotionCfg(_Model):
     size: int = Field(224, ge=32, description="frames resized to size x size")
     batch_size: int = Field(4, ge=1, description="chunks per forward")
     videos_per_batch: int = Field(2, ge=1, description="videos per actor call")
-    num_cpus: float = Field(0.9, gt=0, description="CPUs per actor")
+    num_cpus: float = Field(0.9, ge=0, description="CPUs per actor (it decodes its videos too)")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per actor; null = 1 when the cluster has GPUs")
+    memory_mb: int = Field(0, ge=0, description="memory per actor (scheduling; 0 = none)")
     max_actors: int = Field(2, ge=1)
     pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage<stage>/pairs.parquet")
     max_seconds: int | None = Field(None, ge=1, description="cache only each video's first N 1-s chunks "
@@ -171,7 +185,7 @@ class ScoringCfg(_Model):
     temperature_anchor: float = Field(1.0, gt=0, description="softmax temperature, anchor vs anchor")
     batch_size: int = Field(4, ge=1, description="videos per scorer call")
     decode_num_cpus: float = Field(0.5, gt=0, description="CPUs per decode task")
-    num_cpus: float = Field(1.0, gt=0, description="CPUs per scorer actor")
+    num_cpus: float = Field(1.0, ge=0, description="CPUs per scorer actor")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per scorer actor; null = 1 when the "
                                                            "cluster has GPUs")
     memory_mb: int = Field(2048, ge=0, description="memory per scorer actor (scheduling)")
