@@ -3,6 +3,7 @@ import os
 import pandas as pd
 import pytest
 
+CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "demo.yaml")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # same for ray.init, ray start and job submit
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
@@ -31,3 +32,27 @@ def demo_overrides(run_dir, manifest, **extra) -> list[str]:
         "pairs.max_short_side": 240, "pairs.heldout_sources": 1, "motion.size": 64, **extra,
     }
     return [f"{k}={v}" for k, v in sets.items()]
+
+
+@pytest.fixture(scope="session")
+def chain(small_pool, tmp_path_factory):
+    """metrics -> select -> score_teachers -> make_pairs -> cache_motion on a local Ray (2 CPUs)
+    over the small pool, on local disk (test_chain checks it; the object-store cluster job is
+    compared with it)."""
+    import ray
+
+    from ray_jobs import cache_motion, make_pairs, metrics, score_teachers, select
+    from w2s.config import load_config
+
+    run = tmp_path_factory.mktemp("run")
+    cfg = load_config(CONFIG, demo_overrides(run, small_pool["manifest"]))
+    ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        out = {"cfg": cfg, "run": run}
+        for name, stage in (("metrics", metrics), ("select", select), ("score", score_teachers),
+                            ("pairs", make_pairs), ("motion", cache_motion)):
+            out[name] = stage.run(cfg)
+    finally:
+        ray.shutdown()
+    return out

@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import demo_overrides
 from w2s import rundir, uri
-from w2s.config import load_config
 from w2s.metrics import METRIC_NAMES
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo.yaml")
@@ -23,21 +21,6 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False)
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def chain(local_ray, small_pool, tmp_path_factory):
-    from ray_jobs import cache_motion, make_pairs, metrics, score_teachers, select
-
-    run = tmp_path_factory.mktemp("run")
-    cfg = load_config(CONFIG, demo_overrides(run, small_pool["manifest"]))
-    out = {"cfg": cfg, "run": run}
-    out["metrics"] = metrics.run(cfg)
-    out["select"] = select.run(cfg)
-    out["score"] = score_teachers.run(cfg)
-    out["pairs"] = make_pairs.run(cfg)
-    out["motion"] = cache_motion.run(cfg)
-    return out
 
 
 def test_metrics_stage_measures_good_and_records_bad(chain, small_pool):
@@ -105,7 +88,7 @@ def test_make_pairs_stage_outputs(chain):
     assert not (set(held["first_uri"]) | set(held["second_uri"])) & (set(pairs["first_uri"]) | set(pairs["second_uri"]))
 
 
-def test_rerun_skips_finished_work(chain):
+def test_rerun_skips_finished_work(chain, local_ray):
     from ray_jobs import metrics, select
 
     again = metrics.run(chain["cfg"])
