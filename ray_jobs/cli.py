@@ -75,13 +75,14 @@ def _log_target(run: RunDir, name: str) -> tuple[str, str]:
 def _run(steps: list[registry.Step], cfg, skip=None) -> None:
     """Run the steps in order on one Ray connection; `skip(step)` -> a reason to skip it, or None."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, force=True)
-    uses_ray = any(s.stage.needs_ray for s in steps)
-    if uses_ray:
-        from ray_jobs.runtime import init_ray
+    from ray_jobs.runtime import init_ray, reenter
 
+    uses_ray, cwd = any(s.stage.needs_ray for s in steps), os.getcwd()
+    if uses_ray:
         init_ray(cfg)
     try:
         for i, step in enumerate(steps, 1):
+            reenter(cwd)  # a job's working_dir unpacked again under a running driver (runtime.reenter)
             why = skip(step) if skip else None
             if len(steps) > 1:
                 console.print(f"-- step {i}/{len(steps)}: {step.name} ({step.stage.help})"

@@ -18,6 +18,7 @@ def init_ray(cfg: RunCfg) -> None:
     from ray.data import DataContext
 
     if not ray.is_initialized():
+        cwd = os.getcwd()
         address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
         # no address: a new local Ray, even if `ray start` left a cluster (or its address file) here
         kwargs = {"address": address or "local"}
@@ -26,6 +27,7 @@ def init_ray(cfg: RunCfg) -> None:
         # workers import w2s / ray_jobs from this checkout when it is not installed there
         env = {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
         ray.init(runtime_env={"env_vars": env}, log_to_driver=True, **kwargs)
+        reenter(cwd)
     ctx = DataContext.get_current()
     # in quiet mode stdout is the log file, so Ray Data logs its progress there (no bars)
     ctx.enable_progress_bars = cfg.ray.progress_bars
@@ -51,6 +53,18 @@ def actor_resources(num_cpus: float, num_gpus: float | None, memory_mb: int = 0)
 def task_resources(num_cpus: float, memory_mb: int = 0) -> dict:
     """Ray resource arguments of a CPU task (decode, metrics, renders)."""
     return {"num_cpus": num_cpus, **({"memory": memory_mb * 2**20} if memory_mb else {})}
+
+
+def reenter(cwd: str) -> None:
+    """Step back into `cwd` by its path. In a `ray job submit` driver, ray.init() makes the runtime
+    env agent unpack the job's working_dir again: the driver's working directory is then a deleted
+    directory (getcwd() fails; torch's MKL cannot load, "Intel oneMKL FATAL ERROR: Cannot load
+    libtorch_cpu.so"; transformers cannot import), while a fresh copy stands at the same path."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        if os.path.isdir(cwd):
+            os.chdir(cwd)
 
 
 @functools.lru_cache(maxsize=4)

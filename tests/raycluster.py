@@ -66,8 +66,8 @@ class LocalCluster:
     """A head and worker nodes as separate `ray start` processes (real raylets, real GCS, the
     dashboard and job server on loopback)."""
 
-    def __init__(self, head_cpus: int = 0, env: dict | None = None):
-        self.env = ray_env(env)
+    def __init__(self, head_cpus: int = 0, env: dict | None = None, object_store_mb: int = 1024):
+        self.env, self.object_store = ray_env(env), object_store_mb * 2**20
         self.port, self.dash = free_port(), free_port()
         # its own temp dir: the address file `ray start` writes stays out of /tmp/ray, where a later
         # ray.init() (here or a user's) would find it and try to join this cluster after it is gone
@@ -85,15 +85,29 @@ class LocalCluster:
         return f"http://127.0.0.1:{self.dash}"
 
     def _start(self, *args: str) -> subprocess.Popen:
+        """One `ray start --block` (its output in <temp>/node<i>.log); a small object store per
+        node: several nodes share this machine's memory."""
+        log = open(os.path.join(self.temp, f"node{len(getattr(self, 'procs', []))}.log"), "w")
         return subprocess.Popen([os.path.join(BINDIR, "ray"), "start", "--block", f"--temp-dir={self.temp}",
-                                 "--disable-usage-stats", *args], env=self.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 "--disable-usage-stats", f"--object-store-memory={self.object_store}", *args],
+                                env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
-    def add_node(self, num_cpus: int, num_gpus: int = 0, resources: dict | None = None) -> None:
+    def node_logs(self) -> str:
+        """The tail of every `ray start` output (for an assertion message)."""
+        out = []
+        for i in range(len(self.procs)):
+            with open(os.path.join(self.temp, f"node{i}.log")) as fh:
+                out.append(f"--- node{i} (exit {self.procs[i].poll()}):\n" + fh.read()[-1500:])
+        return "\n".join(out)
+
+    def add_node(self, num_cpus: int, num_gpus: int = 0, resources: dict | None = None) -> list[dict]:
+        """Start a worker node and wait until it has joined (one at a time: two raylets starting
+        together on 2 cores can miss their registration deadline). Returns the alive nodes."""
         args = [f"--address={self.address}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}"]
         if resources:
             args.append(f"--resources={json.dumps(resources)}")
         self.procs.append(self._start(*args))
+        return self.wait_for_nodes(len(self.procs))
 
     def wait_for_nodes(self, n: int, timeout_s: float = 180) -> list[dict]:
         """The alive nodes (state API) once there are `n`."""
@@ -106,7 +120,7 @@ class LocalCluster:
             alive = [x for x in nodes if x["state"] == "ALIVE"]
             if len(alive) >= n:
                 return alive
-            assert all(p.poll() is None for p in self.procs), "a ray start process exited"
+            assert all(p.poll() is None for p in self.procs), "a ray start process exited:\n" + self.node_logs()
             assert time.time() < deadline, f"{len(alive)} of {n} nodes came up"
             time.sleep(1)
 

@@ -1,4 +1,5 @@
-"""The library's commands of the `w2s` command line (probe, distort, metrics, sample-pool, score, report).
+"""The library's commands of the `w2s` command line (probe, distort, metrics, sample-pool, score, report,
+plan).
 
 The `w2s` program itself is assembled at the edge, in `ray_jobs.cli`, which adds
 `w2s run STAGE` (the Ray stages) to these; the library never imports the stages.
@@ -114,6 +115,56 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_plan(args) -> int:
+    from dataclasses import asdict
+
+    from w2s.config import load_config
+    from w2s.plan import Cluster, Prices, format_plan, load_costs, plan
+
+    cfg = load_config(args.config, args.set)
+    cluster = Cluster(videos=args.videos, gpus=args.gpus, cpus=args.cpus, video_seconds=args.video_seconds,
+                      video_height=args.video_height, benchmark_videos=args.benchmark_videos)
+    prices = Prices(gpu_hour=args.gpu_hour_usd, cpu_hour=args.cpu_hour_usd,
+                    storage_gb_month=args.storage_gb_month_usd, date=args.prices_date)
+    rows, totals = plan(cfg, cluster, load_costs(gpu_file=args.gpu_costs), prices)
+    if args.json:
+        print(json.dumps({"cluster": asdict(cluster), "stages": [r.to_dict() for r in rows], "totals": totals}, indent=1))
+    else:
+        print(format_plan(rows, totals, cluster))
+    return 0
+
+
+def _add_plan(sub) -> None:
+    from w2s.plan import Prices
+
+    d = Prices()
+    s = sub.add_parser("plan", help="per stage: work, time, dollars, storage and actor counts at scale",
+                       description="The scale planner: per stage of the config's run, the work, CPU/GPU-hours, "
+                       "wall time on the cluster given, dollar cost, storage and the actor counts to set, from "
+                       "the per-item costs bench/ measured (bench/results/unit_costs.json) and GPU rates "
+                       "(bench/results/teachers_gpu.json when a GPU run wrote it, else stated assumptions).")
+    s.add_argument("--videos", type=int, required=True, help="pool size, e.g. 1500000")
+    s.add_argument("--gpus", type=int, required=True, help="GPUs the stages may use")
+    s.add_argument("--cpus", type=int, required=True, help="CPU cores of the CPU workers")
+    s.add_argument("--config", default="configs/paper.yaml", help="the run's recipe (default configs/paper.yaml)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    s.add_argument("--video-seconds", type=float, default=8.0, help="mean video length (default 8)")
+    s.add_argument("--video-height", type=int, default=720, help="mean short side in pixels (default 720)")
+    s.add_argument("--benchmark-videos", type=int, default=20_000, help="videos `evaluate` scores (default "
+                   "20000, about the paper's ten benchmarks)")
+    s.add_argument("--gpu-hour-usd", type=float, default=d.gpu_hour, help=f"per GPU-hour (default {d.gpu_hour}: "
+                   "AWS p4de.24xlarge on-demand / 8)")
+    s.add_argument("--cpu-hour-usd", type=float, default=d.cpu_hour, help=f"per vCPU-hour (default {d.cpu_hour}: "
+                   "AWS c6i.8xlarge on-demand / 32)")
+    s.add_argument("--storage-gb-month-usd", type=float, default=d.storage_gb_month, help="object storage "
+                   f"(default {d.storage_gb_month}: S3 Standard)")
+    s.add_argument("--prices-date", default=d.date, help=f"when the prices were read (default {d.date!r})")
+    s.add_argument("--gpu-costs", default=None, help="GPU measurement file (default bench/results/teachers_gpu.json "
+                   "when present)")
+    s.add_argument("--json", action="store_true", help="the plan as JSON")
+    s.set_defaults(fn=_cmd_plan)
+
+
 def build_parser(extra_commands=None) -> argparse.ArgumentParser:
     from w2s import __version__
     from w2s.video import BACKENDS
@@ -166,6 +217,7 @@ def build_parser(extra_commands=None) -> argparse.ArgumentParser:
     s.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (local path or URI)")
     s.add_argument("--out", default=None, help="folder for index.html and its PNGs (default RUN_DIR/report)")
     s.set_defaults(fn=_cmd_report)
+    _add_plan(sub)
     if extra_commands is not None:
         extra_commands(sub)
     return p

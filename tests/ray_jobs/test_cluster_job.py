@@ -64,14 +64,13 @@ def job(small_pool, chain):
         # the S3 settings reach the nodes only through the job's runtime_env, as on a real cluster
         with LocalCluster(head_cpus=0) as cluster:
             cluster.add_node(num_cpus=3)
-            cluster.add_node(num_cpus=0, num_gpus=1)
-            nodes = cluster.wait_for_nodes(3)
+            nodes = cluster.add_node(num_cpus=0, num_gpus=1)
             entry = ["python", "-m", "ray_jobs.pipeline", "--config", "configs/demo.yaml"]
             for s in _job_sets():
                 entry += ["--set", s]
             sub = cluster.ray("job", "submit", "--address", cluster.dashboard, "--working-dir", ROOT,
                               "--submission-id", "w2s-pipeline", "--no-wait",
-                              "--runtime-env-json", json.dumps({"env_vars": s3env}), "--", *entry, cwd=ROOT)
+                              "--runtime-env-json", json.dumps({"env_vars": {**s3env, "PYTHONFAULTHANDLER": "1"}}), "--", *entry, cwd=ROOT)
             assert sub.returncode == 0, sub.stdout + sub.stderr
             logs = cluster.ray("job", "logs", "--address", cluster.dashboard, "--follow", "w2s-pipeline")
             status = cluster.ray("job", "status", "--address", cluster.dashboard, "w2s-pipeline")
