@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _common import stage_bench_pool, write_result  # noqa: E402
+from _overhead import CpuSplit, variant  # noqa: E402
 
 from w2s.config import load_config  # noqa: E402
 from w2s.metrics.table import safe_video_metrics  # noqa: E402
@@ -72,6 +73,30 @@ def pool_loop(uris: list[str]) -> float:
     return time.perf_counter() - t
 
 
+def pool_cpu(uris: list[str]) -> float:
+    """CPU-seconds the pool's workers spend on the same videos (the work itself)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    pool_loop(uris)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def breakdown(full: str, tmp: str, uris: list[str]) -> dict:
+    """One more run of the stage with every process's CPU-seconds counted, and the stage's work
+    under other Ray Data plans (no write): where the gap to the pool goes."""
+    split = CpuSplit().start()
+    ray_stage(full, os.path.join(tmp, "split"))
+    cpu = split.stop()
+    plans = {"tasks, 2 videos, 0.9 CPU (the stage)": (2, 0.9, None), "tasks, 8 videos, 0.9 CPU": (8, 0.9, None),
+             "tasks, 2 videos, 1 CPU": (2, 1.0, None), "2 warm actors, 2 videos": (2, 0.9, 2)}
+    times = {name: round(variant(uris, *args), 2) for name, args in plans.items()}
+    for name, t in times.items():
+        print(f"  plan {name:<38} {t:6.2f} s")
+    return {"cpu_split_s": cpu, "plans_s": times}
+
+
 def solve_times(sizes) -> list[dict]:
     rng = np.random.default_rng(0)
     rows = []
@@ -104,7 +129,9 @@ def main() -> None:
         ray_stage(small, os.path.join(tmp, "warmup"))  # workers started, imports cached
         t_small, peak_small = ray_stage(small, os.path.join(tmp, "small"))
         t_ray, peak_full = ray_stage(full, os.path.join(tmp, "full"))
+        split = breakdown(full, tmp, uris)
     ray.shutdown()
+    work_cpu = pool_cpu(uris)
     pool_loop(uris[: len(uris) // 3])  # warm the page cache the same way
     t_pool_small = pool_loop(uris[: len(uris) // 3])
     t_pool = pool_loop(uris)
@@ -114,6 +141,7 @@ def main() -> None:
     print(f"marginal throughput (the extra {len(uris) - len(uris) // 3} videos): Ray Data {t_ray - t_small:.2f} s, "
           f"pool {t_pool - t_pool_small:.2f} s, ratio {marginal:.2f}x")
     print(f"peak object store: {peak_small:.0f} MiB for {len(uris) // 3} videos, {peak_full:.0f} MiB for {len(uris)}")
+    overhead = explain(split, t_ray, t_pool, work_cpu)
     rows = solve_times([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
     write_result("stages", {
         "videos": len(uris), "ray_data_s": round(t_ray, 2), "mp_pool_s": round(t_pool, 2),
@@ -122,7 +150,24 @@ def main() -> None:
         "marginal_throughput_ratio": round(marginal, 3),
         "op_resource_reservation": False,
         "peak_object_store_mib": {str(len(uris) // 3): peak_small, str(len(uris)): peak_full},
-        "select_lp": rows})
+        "overhead": overhead, "select_lp": rows})
+
+
+def explain(split: dict, t_ray: float, t_pool: float, work_cpu: float) -> dict:
+    """Where the Ray run's 2 x wall CPU-seconds went, against the pool's work, and the ratio a
+    cluster would see once the head-only processes (driver, GCS, dashboard) are off the workers'
+    cores (cluster/aws.yaml's head runs no tasks)."""
+    c = split["cpu_split_s"]
+    head = c["driver"] + c["ray_head"]
+    extra_worker = c["workers"] - work_cpu
+    projected = t_pool / max(t_ray - head / 2, 1e-9)
+    print(f"CPU-seconds of the Ray run ({c['wall_s']} s x 2 cores = {2 * c['wall_s']:.1f}): workers {c['workers']} "
+          f"(the pool's work: {work_cpu:.1f}), driver {c['driver']}, GCS/dashboard {c['ray_head']}, "
+          f"raylet/agents {c['ray_node']}, idle {c['idle_of_2_cores_s']}")
+    print(f"ratio with the head-only processes off these cores: {projected:.2f}x")
+    return {**split, "pool_work_cpu_s": round(work_cpu, 2), "head_only_cpu_s": round(head, 2),
+            "worker_cpu_over_pool_work_s": round(extra_worker, 2),
+            "projected_ratio_head_processes_elsewhere": round(projected, 3)}
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -103,7 +104,8 @@ def run_stages(steps: list[registry.Step], cfg, verbose: bool, name: str, skip=N
     local_log, dest = _log_target(run, name)
     with contextlib.ExitStack() as stack:
         if not verbose:
-            if not run.is_local:  # the log is written here and copied under the run directory
+            if not run.is_local:  # the log is written here, copied under the run directory, removed
+                stack.callback(shutil.rmtree, os.path.dirname(local_log), ignore_errors=True)
                 stack.callback(lambda: uri.write_bytes(dest, pathlib.Path(local_log).read_bytes()))
             stack.enter_context(quiet_output(local_log))
             console.print(f"w2s: {name} on {run.root}; full log: {dest} (--verbose shows it here)")

@@ -85,11 +85,14 @@ def compare_pairs(cfg, pairs: pd.DataFrame, ckpt: str, label: str) -> tuple[np.n
     sc = cfg.scoring
     sampling = AnchorSet.load(ckpt, with_inputs=False).sampling
     with Tracker(len(pairs), label, "pairs") as progress:
-        # one block = one batch end to end (batch_size=None): a decode task and one actor call
-        ds = ray.data.from_pandas(blocks(pairs, cfg.mining.batch_size))
+        # one block = one decode task (each video decoded once per block); the actors take batches
+        # of the largest block's size (an int: Ray Data needs one for GPU actors; every row's payload
+        # is self-contained, so a batch may span blocks)
+        parts = blocks(pairs, cfg.mining.batch_size)
+        ds = ray.data.from_pandas(parts)
         ds = ds.map_batches(decode_pairs, batch_format="pandas", batch_size=None, num_cpus=sc.decode_num_cpus,
                             fn_kwargs={"sampling": sampling})
-        ds = ds.map_batches(CompareActor, batch_format="pandas", batch_size=None,
+        ds = ds.map_batches(CompareActor, batch_format="pandas", batch_size=max(len(b) for b in parts),
                             fn_constructor_kwargs={"ckpt": ckpt, "temperature": cfg.mining.temperature,
                                                    "progress": progress.handle},
                             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sc.max_actors),

@@ -130,7 +130,7 @@ def _normed(df: pd.DataFrame, cols, job, chain) -> pd.DataFrame:
 
 
 def test_the_pipeline_job_succeeds_and_logs_every_step(job):
-    assert "SUCCEEDED" in job["status"], job["status"] + job["logs"][-3000:]
+    assert "succeeded" in job["status"].lower(), job["status"] + job["logs"][-3000:]
     logs = job["logs"]
     for step in ("metrics", "select", "score_teachers", "make_pairs", "cache_motion@1", "train_student@1",
                  "anchors@1", "heldout@1", "score@1", "mine_pairs@2", "cache_motion@2", "train_student@2",
@@ -146,7 +146,9 @@ def test_stage_1_outputs_on_s3_equal_the_local_disk_run(job, chain):
     t, local = job["tables"], rundir.RunDir(str(chain["run"]))
     a = _normed(t["metrics"], ["uri"], job, chain).sort_values("uri").reset_index(drop=True)
     b = _normed(rundir.read_table(local.metrics()), ["uri"], job, chain).sort_values("uri").reset_index(drop=True)
-    pd.testing.assert_frame_equal(a[["uri", *METRIC_NAMES, "error"]], b[["uri", *METRIC_NAMES, "error"]])
+    pd.testing.assert_frame_equal(a[["uri", *METRIC_NAMES]], b[["uri", *METRIC_NAMES]])
+    # the same videos fail (the reason's words differ: a local empty file vs an empty object)
+    assert (a["error"].notna() == b["error"].notna()).all() and a["error"].notna().sum() == 2
     assert sorted(_norm(t["selected"]["uri"], job["pool"]["root"], "")) == sorted(
         _norm(uri.read_parquet(local.selected())["uri"], job["pool"]["root"], ""))
     for name, table in t["teachers"].items():
@@ -159,7 +161,8 @@ def test_stage_1_outputs_on_s3_equal_the_local_disk_run(job, chain):
         pd.testing.assert_frame_equal(_normed(mine, cols, job, chain), _normed(theirs, cols, job, chain))
     # renders live in the bucket: every synthetic pair video is an s3:// object the job wrote
     syn = t["pairs1"][t["pairs1"]["kind"] != "ensemble"]
-    assert syn["first_uri"].str.startswith(f"{RUN}/media/").all() and t["media"] == 5
+    assert syn["first_uri"].str.startswith(f"{RUN}/media/").all()
+    assert t["media"] == 3 * 5  # blur's 5 levels of the synthetic, the held-out and stage 2's fresh source
     theirs = local.read_motion()
     mine = {k: v for k, v in zip(_norm(t["motion"], job["pool"]["root"], ""), t["motion"].values(), strict=True)}
     theirs = dict(zip(_norm(theirs, job["pool"]["root"], str(chain["run"])), theirs.values(), strict=True))
@@ -171,7 +174,7 @@ def test_stage_1_outputs_on_s3_equal_the_local_disk_run(job, chain):
 def test_later_stages_read_and_write_only_the_bucket(job, small_pool):
     t = job["tables"]
     scored = t["scores1"]
-    assert len(scored) == 10 and scored["uri"].str.startswith(f"{POOL}/").all()  # scoring.videos: selected
+    assert len(scored) == 6 and scored["uri"].str.startswith(f"{POOL}/").all()  # scoring.videos: selected
     assert scored.loc[scored["error"].isna(), "score"].between(0, 100).all()
     assert all(len(a["anchors"]) == 3 for a in t["anchors"].values())
     p2 = t["pairs2"]
@@ -205,3 +208,8 @@ def test_model_actors_ran_on_the_gpu_node_and_cpu_work_on_the_cpu_node(job):
     assert all(nodes == {cpu} for nodes in ran.values()), ran
     train = {a["node_id"] for a in job["actors"] if "RayTrainWorker" in (a.get("class_name") or "")}
     assert train == {cpu}, train
+    # whatever asked Ray for a GPU (the anchors task too) ran on the GPU node, and nothing else did
+    for r in job["actors"] + job["tasks"]:
+        wants_gpu = bool((r.get("required_resources") or {}).get("GPU"))
+        if r.get("node_id") and wants_gpu:
+            assert r["node_id"] == gpu, r.get("name") or r.get("class_name")

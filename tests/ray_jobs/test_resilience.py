@@ -1,20 +1,14 @@
-"""Interrupted runs resume without loss or duplicates; a dying worker node loses nothing;
-a stage runs through the real `ray job submit` CLI."""
+"""Interrupted runs resume without loss or duplicates; a dying worker node loses nothing.
+(The real `ray job submit` of the whole pipeline on a multi-node Ray: test_cluster_job.py.)"""
 
-import contextlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 
 import pandas as pd
-import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -116,67 +110,3 @@ def test_metrics_stage_survives_a_worker_node_dying(small_pool, tmp_path):
     finally:
         ray.shutdown()
         cluster.shutdown()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_dashboard(head: subprocess.Popen, dash: int, timeout_s: float = 180) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        assert head.poll() is None, "ray start --head exited"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{dash}/api/version", timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError("the Ray dashboard did not come up")
-
-
-def _stop_tree(head: subprocess.Popen) -> None:
-    """Stop `ray start --block` and every process it started (GCS, raylet, dashboard, workers, the
-    job's driver), and nothing else: a user's own Ray on this machine is left alone."""
-    root = psutil.Process(head.pid)
-    procs = [root, *root.children(recursive=True)]
-    for p in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=30)
-    for p in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.kill()
-    psutil.wait_procs(alive, timeout=30)
-
-
-def test_metrics_stage_through_ray_job_submit(small_pool, tmp_path):
-    import ray
-
-    ray.shutdown()
-    bindir = os.path.dirname(sys.executable)
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    port, dash = _free_port(), _free_port()
-    # its own temp dir: the address file `ray start` writes stays out of /tmp/ray, where a later
-    # ray.init() (here or a user's) would find it and try to join this cluster after it is gone
-    temp = tempfile.mkdtemp(prefix="w2s-ray-", dir="/tmp")
-    head = subprocess.Popen([os.path.join(bindir, "ray"), "start", "--head", "--block", f"--port={port}",
-                             "--num-cpus=2", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-                             f"--temp-dir={temp}", "--disable-usage-stats"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for_dashboard(head, dash)
-        run = tmp_path / "job_run"
-        stage = _stage_cmd(run, small_pool["manifest"], **{"metrics.batch_size": 2})
-        r = subprocess.run([os.path.join(bindir, "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dash}",
-                            "--working-dir", ROOT, "--", "python", *stage[1:]],
-                           env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
-        assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
-        assert "stage metrics" in r.stdout and "succeeded" in r.stdout.lower()
-        table = rundir.read_table(str(run / "metrics"))
-        assert len(table) == 12 and table["error"].notna().sum() == 2
-    finally:
-        _stop_tree(head)
-        shutil.rmtree(temp, ignore_errors=True)
