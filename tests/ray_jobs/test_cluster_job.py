@@ -27,7 +27,7 @@ BUCKET = "w2s-test"
 RUN, POOL = f"s3://{BUCKET}/runs/r1", f"s3://{BUCKET}/pool"
 pytestmark = pytest.mark.slow
 
-GPU_ACTORS = ("ModelSide", "MotionActor", "ScoreActor", "CompareActor", "MultiScoreActor")
+GPU_ACTORS = ("ModelSide", "MotionActor", "MultiScoreActor", "ScoreActor", "CompareActor")  # Multi- first
 CPU_TASKS = ("measure", "prepare_batch", "render_row", "decode_batch", "decode_pairs", "decode_examples")
 
 
