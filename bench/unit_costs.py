@@ -84,7 +84,7 @@ def main() -> None:
         print(f"{k:>24}: {v:.3f} CPU-s per video-second")
     out["cpu_s_per_video_second"] = {k: round(v, 4) for k, v in cost.items()}
     out["render_bytes_per_video_second_540p"] = {k: round(v) for k, v in out["render_bytes_per_video_second_540p"].items()}
-    out["note"] = ("one core per step (torch threads 1); renders at max_short_side 540 as configs/paper.yaml, "
+    out["note"] = ("wall seconds per step in one process (torch threads 1; the encoders may thread over the 2 cores, so renders are conservative); renders at max_short_side 540 as configs/paper.yaml, "
                    "h265 at preset veryslow over 1 s; libx264 renders are lossless (qp 0) but h264/h265 levels")
     write_result("unit_costs", out)
 
