@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/learning.py
 	$(BIN)/python bench/evaluate.py
+	$(BIN)/python bench/unit_costs.py
 
 lint: setup
 	$(BIN)/ruff check w2s ray_jobs serve bench tests

@@ -4,7 +4,8 @@ Where the costs come from (each row of the output says which one it used):
 - CPU side: bench/results/unit_costs.json, measured on this project's CI machine by
   bench/unit_costs.py (one core per step: metrics, the CPU teachers, every distortion family's
   render at 540p, the scorer's and the motion cache's decode); the Ray Data stage efficiency and
-  the LP's solve time from bench/results/stages.json.
+  the LP's solve time from bench/results/stages.json (the efficiency is the stage's Ray Data plan
+  against a process pool: its fixed bookkeeping per run does not grow with the pool).
 - GPU side: bench/results/teachers_gpu.json when a GPU run wrote it (`{"gpu": ..., "items_per_s":
   {name: rate}}`), otherwise the assumptions in GPU_ASSUMPTIONS, each derived from a published
   FLOP count and a stated utilisation of an A100-80GB (312 dense bf16 TFLOP/s, NVIDIA's A100
@@ -84,13 +85,21 @@ def load_costs(results: str = RESULTS, gpu_file: str | None = None) -> Costs:
     costs = Costs(cpu=unit["cpu_s_per_video_second"], render_bytes=unit["render_bytes_per_video_second_540p"],
                   gpu={k: v[0] for k, v in GPU_ASSUMPTIONS.items()},
                   sources={k: f"assumed: {v[2]}" for k, v in GPU_ASSUMPTIONS.items()},
-                  ray_efficiency=min(1.0, stages.get("throughput_ratio_ray_over_pool", 0.7)), lp_s_per_million=lp)
+                  ray_efficiency=min(1.0, _efficiency(stages)), lp_s_per_million=lp)
     measured = _json(gpu_file or os.path.join(results, "teachers_gpu.json"))
     for name, rate in measured.get("items_per_s", {}).items():
         costs.gpu[name] = float(rate)
         costs.sources[name] = f"measured on {measured.get('gpu', 'a GPU')} ({measured.get('date', '?')})"
-    costs.sources["cpu"] = f"measured by bench/unit_costs.py, {unit.get('date', '?')}, 1 core of {unit['machine']}"
+    m = unit.get("machine", {})
+    costs.sources["cpu"] = (f"measured by bench/unit_costs.py on {unit.get('date', '?')}, one process on a "
+                            f"{m.get('cpus', '?')}-core {m.get('platform', '').split('-with')[0]} machine")
     return costs
+
+
+def _efficiency(stages: dict) -> float:
+    """Ray Data's throughput relative to a plain process pool at scale: the stage's plan alone
+    (its per-run bookkeeping is seconds, the work at scale hours: bench/stages.py)."""
+    return stages.get("overhead", {}).get("plan_ratio_vs_pool") or stages.get("throughput_ratio_ray_over_pool", 0.7)
 
 
 def _json(path: str) -> dict:
