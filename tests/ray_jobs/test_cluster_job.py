@@ -112,11 +112,12 @@ def _read_outputs() -> dict:
 
 def _norm(values, pool_root: str, run_root: str) -> list[str]:
     """URIs with the pool and run roots replaced by placeholders (local vs s3:// runs)."""
+    pairs = [(f"{POOL}/", "<pool>/"), (f"{RUN}/", "<run>/")]
+    pairs += [(r.rstrip("/") + "/", tag) for r, tag in ((pool_root, "<pool>/"), (run_root, "<run>/")) if r]
     out = []
     for v in values:
         v = str(v)
-        for a, b in ((f"{POOL}/", "<pool>/"), (pool_root.rstrip("/") + "/", "<pool>/"),
-                     (f"{RUN}/", "<run>/"), (run_root.rstrip("/") + "/", "<run>/")):
+        for a, b in pairs:
             v = v.replace(a, b)
         out.append(v)
     return out
