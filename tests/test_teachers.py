@@ -9,9 +9,10 @@ from w2s.video.distort import distort
 
 
 def test_registry():
-    assert {"niqe", "lowlevel"} <= set(available_teachers())
+    assert set(available_teachers()) == {"niqe", "lowlevel", "fast-vqa", "fastervqa", "dover", "minimalisticvqa-vii",
+                                         "minimalisticvqa-ix", "q-align"}
     with pytest.raises(ValueError, match="unknown teacher"):
-        create_teacher("dover")
+        create_teacher("dover-v2")
     t = create_teacher("niqe")
     assert t.resources.batch_size > 0 and t.scale.name == "-NIQE"
 

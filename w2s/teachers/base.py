@@ -21,8 +21,9 @@ class Resources:
 
     prep_num_cpus: float = 0.9  # CPU side, per task (fractional: headroom for Ray's reads)
     num_cpus: float = 0.5  # model side, per actor
-    num_gpus: float = 0.0  # model side, per actor
-    memory_mb: int = 512  # model side, per actor
+    num_gpus: float | None = 0.0  # model side, per actor; None = one GPU when the cluster has GPUs, else CPU
+    memory_mb: int = 512  # model side, per actor (host memory)
+    gpu_memory_mb: int = 0  # model side, GPU memory one actor needs at `batch_size` (what fits a GPU)
     batch_size: int = 8  # videos per model call
     max_actors: int = 1  # model-side pool size upper bound (scaled by the autoscaler)
 

@@ -2,14 +2,13 @@
 (VQAssessment/FAST-VQA-and-FasterVQA fastvqa/datasets/basic_datasets.py, VQAssessment/DOVER
 dover/datasets/dover_datasets.py):
 
-- `clip_indices`: SampleFrames in test mode: `num_clips` clips of `clip_len` frames,
-  `interval` apart, clip k starting at int(k * a + a / 2), a = (n - clip_len * interval + 1) / num_clips.
-- `segment_indices`: FragmentSampleFrames / UnifiedFrameSampler: the video cut into
-  `segments` equal parts, `per_segment` frames `interval` apart from a random offset in each.
-- `fragments`: grid mini-patch sampling: a `grid x grid` grid over the frame, one `fsize x fsize`
+- `segment_indices`: FragmentSampleFrames / UnifiedFrameSampler (what the official evaluation
+  datasets use for every branch): the video cut into `segments` equal parts, `per_segment` frames
+  `interval` apart from a random offset inside each part, indices modulo the frame count.
+- `FragmentView`: grid mini-patch sampling: a `grid x grid` grid over the frame, one `fsize x fsize`
   patch per cell at a random offset inside the cell, the same offsets for `aligned` frames in a
   row; a frame smaller than grid * fsize is first upscaled (bilinear) to cover it.
-- `resized`: the aesthetic view, every frame resized to size x size (bilinear, antialiased).
+- `ResizedView`: the aesthetic view, every frame resized to size x size (bilinear).
 
 The official code draws the random offsets from the global RNG at test time as well; here a
 seeded generator draws them, so a video's score is reproducible. Decision: the grid of an
@@ -27,16 +26,6 @@ from w2s.video import open_reader
 
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)  # ImageNet, on 0..255
 STD = np.array([58.395, 57.12, 57.375], np.float32)
-
-
-def clip_indices(n: int, clip_len: int, interval: int, num_clips: int) -> np.ndarray:
-    span = clip_len * interval
-    if n > span - 1:
-        avg = (n - span + 1) / float(num_clips)
-        offsets = (np.arange(num_clips) * avg + avg / 2.0).astype(np.int64)
-    else:
-        offsets = np.zeros(num_clips, np.int64)
-    return (offsets[:, None] + np.arange(clip_len)[None] * interval).reshape(-1) % n
 
 
 def segment_indices(n: int, per_segment: int, segments: int, interval: int, num_clips: int,
@@ -75,49 +64,59 @@ def upscale_to_cover(frame: np.ndarray, size: int) -> np.ndarray:
 
 def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    # torchvision Resize on tensors, as the official stack (torch 1.13 / torchvision < 0.17) ran it:
+    # bilinear without antialiasing
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def decode(uri: str, indices: np.ndarray):
-    """Yield (frame index, (H, W, 3) uint8) once per distinct index, in increasing order."""
+class FragmentView:
+    """Grid mini-patch fragments of the frames at `indices`: (len(indices), grid*fsize,
+    grid*fsize, 3) uint8; position t uses the patch offsets of group t // aligned."""
+
+    def __init__(self, indices: np.ndarray, grid: int, fsize: int, aligned: int, rng: np.random.Generator):
+        self.indices, self.grid, self.fsize, self.aligned, self.rng = np.asarray(indices), grid, fsize, aligned, rng
+        side = grid * fsize
+        self.out = np.zeros((len(self.indices), side, side, 3), np.uint8)
+        self.offsets = None
+
+    def add(self, idx: int, frame: np.ndarray) -> None:
+        g, f = self.grid, self.fsize
+        frame = upscale_to_cover(frame, g * f)
+        if self.offsets is None:
+            groups = -(-len(self.indices) // self.aligned)
+            self.offsets = fragment_offsets(frame.shape[0], frame.shape[1], g, f, groups, self.rng)
+        ys, xs = self.offsets
+        for t in np.flatnonzero(self.indices == idx):
+            k = t // self.aligned
+            for i in range(g):
+                for j in range(g):
+                    y, x = ys[i, j, k], xs[i, j, k]
+                    self.out[t, i * f:(i + 1) * f, j * f:(j + 1) * f] = frame[y:y + f, x:x + f]
+
+
+class ResizedView:
+    """The frames at `indices` resized to size x size: (len(indices), size, size, 3) uint8."""
+
+    def __init__(self, indices: np.ndarray, size: int):
+        self.indices, self.size = np.asarray(indices), size
+        self.out = np.zeros((len(self.indices), size, size, 3), np.uint8)
+
+    def add(self, idx: int, frame: np.ndarray) -> None:
+        self.out[self.indices == idx] = resize_frame(frame, self.size)
+
+
+def sample_views(uri: str, make_views) -> list[np.ndarray]:
+    """`make_views(num_frames)` -> views; decode the union of their frames once, streaming (one
+    full frame in memory at a time), and return each view's array."""
     with open_reader(uri) as reader:
-        yield from reader.frames(np.unique(indices))
-
-
-def num_frames(uri: str) -> int:
-    with open_reader(uri) as reader:
-        return reader.num_frames
-
-
-def fragments(uri: str, indices: np.ndarray, grid: int, fsize: int, aligned: int,
-              rng: np.random.Generator) -> np.ndarray:
-    """(len(indices), grid*fsize, grid*fsize, 3) uint8: the fragments of the frames at `indices`
-    (position t uses the patch offsets of group t // aligned). Streams: one frame in memory."""
-    side = grid * fsize
-    out = np.zeros((len(indices), side, side, 3), np.uint8)
-    offsets = None
-    for idx, frame in decode(uri, indices):
-        frame = upscale_to_cover(frame, side)
-        if offsets is None:
-            offsets = fragment_offsets(frame.shape[0], frame.shape[1], grid, fsize,
-                                       -(-len(indices) // aligned), rng)
-        for t in np.flatnonzero(indices == idx):
-            g = t // aligned
-            for i in range(grid):
-                for j in range(grid):
-                    y, x = offsets[0][i, j, g], offsets[1][i, j, g]
-                    out[t, i * fsize:(i + 1) * fsize, j * fsize:(j + 1) * fsize] = frame[y:y + fsize, x:x + fsize]
-    return out
-
-
-def resized(uri: str, indices: np.ndarray, size: int) -> np.ndarray:
-    """(len(indices), size, size, 3) uint8: the frames at `indices`, resized."""
-    out = np.zeros((len(indices), size, size, 3), np.uint8)
-    for idx, frame in decode(uri, indices):
-        small = resize_frame(frame, size)
-        out[indices == idx] = small
-    return out
+        views = make_views(reader.num_frames)
+        wanted = np.unique(np.concatenate([v.indices for v in views]))
+        for idx, frame in reader.frames(wanted):
+            for v in views:
+                if idx in v.indices:
+                    v.add(idx, frame)
+    return [v.out for v in views]
 
 
 def normalise(clips: np.ndarray) -> torch.Tensor:

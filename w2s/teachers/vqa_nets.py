@@ -59,9 +59,36 @@ class DOVERNet(nn.Module):
         self.technical_head = VQAHead()
         self.aesthetic_head = VQAHead()
 
+    def technical(self, fragments: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) normalised fragments -> (B,) raw technical score."""
+        return self.technical_head(self.technical_backbone(fragments)).mean(dim=(1, 2, 3, 4))
+
+    def aesthetic(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, S, S) normalised resized frames -> (B,) raw aesthetic score."""
+        return self.aesthetic_head(self.aesthetic_backbone(frames)).mean(dim=(1, 2, 3, 4))
+
     def forward(self, technical: torch.Tensor, aesthetic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, T, H, W) technical fragments, (B, 3, T, S, S) resized frames -> raw (technical,
-        aesthetic) scores (B,) each."""
-        t = self.technical_head(self.technical_backbone(technical)).mean(dim=(1, 2, 3, 4))
-        a = self.aesthetic_head(self.aesthetic_backbone(aesthetic)).mean(dim=(1, 2, 3, 4))
-        return t, a
+        return self.technical(technical), self.aesthetic(aesthetic)
+
+
+class MinimalisticVQANet(nn.Module):
+    """MinimalisticVQA model VII (`temporal=False`) / IX (`temporal=True`), as
+    sunwei925/MinimalisticVQA models/VQAModels.py: torchvision Swin-B (ImageNet-1k) with an
+    identity head -> 1024-d per key frame [+ the 256-d SlowFast fast-pathway feature of that
+    second] -> Linear(., 128) -> Linear(128, 1) (no activation between) -> mean over frames."""
+
+    def __init__(self, temporal: bool = False):
+        super().__init__()
+        from w2s.teachers.swin2d import SwinB
+
+        self.temporal = temporal
+        self.feature_extraction = SwinB()
+        self.quality = nn.Sequential(nn.Linear(1024 + (256 if temporal else 0), 128), nn.Linear(128, 1))
+
+    def forward(self, frames: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, 3, H, W) normalised key frames [, (B, T, 256) motion] -> (B,) raw score."""
+        b, t = frames.shape[:2]
+        x = self.feature_extraction(frames.reshape(b * t, *frames.shape[2:]))
+        if self.temporal:
+            x = torch.cat([x, motion.reshape(b * t, -1).to(x.dtype)], dim=1)
+        return self.quality(x).view(b, t).mean(dim=1)
