@@ -7,7 +7,8 @@ per-video mean / variance over teachers, pairs labelled by the 1-sigma / 2-sigma
 rule. Synthetic: for sampled source videos every level of each configured
 family is rendered as Ray Data tasks (files under <run_dir>/media/, skipped
 when present), pairs labelled by the severity rule. Writes
-<run_dir>/pairs/stage1/pairs.parquet and llava.json (conversation format).
+<run_dir>/pairs/stage1/pairs.parquet, llava.json (conversation format) and
+ensemble.parquet (per video: every teacher's raw and z-scored score, mu, var).
 Held-out: `pairs.heldout_sources` pool videos outside the subset are rendered the
 same way into pairs/heldout/pairs.parquet, never trained on (the `heldout` stage
 measures each stage's student on them).
@@ -40,7 +41,8 @@ def run(cfg) -> dict:
         family(f)  # unknown family -> clear error before any work
     run_dir = rundir.RunDir(cfg.run_dir)
     record = run_dir.record(STAGE, cfg.model_dump())
-    stats = run_dir.read_ensemble([t.name for t in cfg.score.teachers])
+    table = run_dir.ensemble_table([t.name for t in cfg.score.teachers])
+    stats = table[["mu", "var"]]
     ens = ensemble_pairs(stats, cfg.pairs.ensemble_pairs, seed=cfg.pairs.seed)
     rng = np.random.default_rng(cfg.pairs.seed)
     n_src = min(cfg.pairs.synthetic_sources, len(stats))
@@ -52,6 +54,7 @@ def run(cfg) -> dict:
     syn = synthetic_pairs(good[good["source"].isin(sources)])
     pairs = pd.concat([ens, syn], ignore_index=True)[PAIR_COLUMNS]
     run_dir.write_pairs(pairs, 1)
+    uri.write_parquet(run_dir.ensemble_file(1), table.rename_axis("uri").reset_index())
     heldout = synthetic_pairs(good[good["source"].isin(held)], stage=0)
     uri.write_parquet(run_dir.heldout_pairs(), heldout)
     run_dir.write_failures(STAGE, bad.assign(reason=bad["family"] + ": " + bad["error"]) if len(bad) else None)
@@ -69,7 +72,7 @@ def run(cfg) -> dict:
             "held-out pairs (never trained on)": f"{len(heldout)} from {len(held)} sources"}
     for kind, r in balance.iterrows():
         rows[f"labels, {kind}"] = ", ".join(f"{k} {v}" for k, v in r.items())
-    rows["output"] = f"{run_dir.pairs()} + llava.json"
+    rows["output"] = f"{run_dir.pairs()} + llava.json + ensemble.parquet (per-teacher scores, mu, var)"
     console.summary(f"stage {STAGE}: {run_dir.root}", {**rows, "duration": f"{info['duration_s']} s"})
     return info
 

@@ -298,15 +298,25 @@ class RunDir:
             raise MissingInput(f"scores of teacher {teacher!r}", self.teacher_scores(teacher), "score_teachers")
         return ok_rows(t).set_index("uri")["score"].rename(teacher)
 
-    def read_ensemble(self, teachers: list[str]):
-        """Per video scored by every teacher: mu and var over the z-scored teachers (METHOD.md
-        section 2; index = uri, sorted)."""
+    def ensemble_table(self, teachers: list[str]):
+        """Per video scored by every teacher (index = uri, sorted): each teacher's raw score, its
+        z-score (`z_<teacher>`; a teacher with zero spread has none and is left out of mu/var),
+        and mu / var over the z-scored teachers (METHOD.md section 2)."""
         import pandas as pd
 
         from w2s.pairs import ensemble_stats, normalise_teachers
 
-        table = pd.concat([self.read_teacher_scores(t) for t in teachers], axis=1, join="inner")
-        return ensemble_stats(normalise_teachers(table)).sort_index()
+        raw = pd.concat([self.read_teacher_scores(t) for t in teachers], axis=1, join="inner")
+        z = normalise_teachers(raw)
+        return pd.concat([raw, z.add_prefix("z_"), ensemble_stats(z)], axis=1).sort_index()
+
+    def read_ensemble(self, teachers: list[str]):
+        """Per video scored by every teacher: mu and var over the z-scored teachers."""
+        return self.ensemble_table(teachers)[["mu", "var"]]
+
+    def ensemble_file(self, stage: int | str = 1) -> str:
+        """pairs/stage<N>/ensemble.parquet: the table the ensemble labels came from."""
+        return uri.join(self.pairs_dir(stage), "ensemble.parquet")
 
     def write_pairs(self, pairs, stage: int | str = 1) -> str:
         """pairs/stage<N>/pairs.parquet and its LLaVA conversation export llava.json."""

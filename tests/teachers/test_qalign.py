@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pytest
@@ -11,10 +10,9 @@ import torch
 
 import w2s.teachers.qalign as qa  # noqa: F401  (registers "q-align")
 from tests.helpers import moving_frames, sample, write_video
+from tests.teachers.tiny_vlm import SIZE, build_tiny_vlm
 from w2s.teachers import create_teacher
 from w2s.video import VideoDecodeError
-
-SIZE = 28  # the tiny CLIP tower: 28 px, 14 px patches -> 4 tokens per frame (CLS dropped)
 
 
 def test_rule_by_hand():
@@ -35,39 +33,7 @@ def test_rule_by_hand():
 
 @pytest.fixture(scope="module")
 def tiny_vlm(tmp_path_factory):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (
-        CLIPImageProcessorPil,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        PreTrainedTokenizerFast,
-    )
-
-    specials = ["<pad>", "<unk>", "<s>", "</s>", "<image>"]
-    words = sorted(set(re.findall(r"\w+|[^\w\s]", qa.PROMPT.format(images="") + " " + " ".join(qa.LEVELS))))
-    tok = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate(specials + words)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
-                                   eos_token="</s>", additional_special_tokens=["<image>"])
-    ip = CLIPImageProcessorPil(size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE})
-    proc = LlavaProcessor(image_processor=ip, tokenizer=fast, patch_size=14,
-                          vision_feature_select_strategy="default", num_additional_image_tokens=1)
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=SIZE, patch_size=14)
-    text = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=2, num_key_value_heads=2, pad_token_id=fast.pad_token_id,
-                       initializer_range=0.1)  # the 5 rating logits differ, the score stays mid-range
-    config = LlavaConfig(vision_config=vision, text_config=text, image_token_id=fast.convert_tokens_to_ids("<image>"),
-                         vision_feature_select_strategy="default", vision_feature_layer=-1)
-    torch.manual_seed(0)
-    model = LlavaForConditionalGeneration(config).eval()
-    root = tmp_path_factory.mktemp("tiny_vlm")
-    model.save_pretrained(root)
-    proc.save_pretrained(root)
-    return {"dir": str(root), "model": model, "processor": proc, "tokenizer": fast}
+    return build_tiny_vlm(str(tmp_path_factory.mktemp("tiny_vlm")))
 
 
 def _expected(tiny, frames: np.ndarray) -> float:

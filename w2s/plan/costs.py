@@ -47,8 +47,10 @@ GPU_ASSUMPTIONS: dict[str, tuple[float, str, str]] = {
     "fastervqa": (_flops_rate(69.5e9, 0.15), "videos", "FasterVQA: 69.5 GFLOPs per video (Wu et al. 2023), 15% of peak"),
     "dover": (_flops_rate(282e9 + 40e9, 0.15), "videos",
               "DOVER: FAST-VQA-style technical branch (~282 GFLOPs) + ConvNeXt-T aesthetic branch (~40), 15% of peak"),
-    "minimalisticvqa": (_flops_rate(8 * 47e9 + 8 * 65.7e9, 0.15), "videos",
-                        "MinimalisticVQA: Swin-B on 8 key frames (~47 GFLOPs each) + SlowFast on 8 chunks, 15% of peak"),
+    "minimalisticvqa-vii": (_flops_rate(8 * 47e9, 0.15), "videos",
+                            "MinimalisticVQA VII: Swin-B on 8 key frames at 384 (~47 GFLOPs each), 15% of peak"),
+    "minimalisticvqa-ix": (_flops_rate(8 * 47e9 + 8 * 65.7e9, 0.15), "videos",
+                           "MinimalisticVQA IX: Swin-B on 8 key frames (~47 GFLOPs each) + SlowFast on 8 chunks, 15% of peak"),
     "q-align": (_flops_rate(2 * 8.2e9 * 8 * 65, 0.3), "videos",
                 "Q-Align (mPLUG-Owl2 8.2B): 8 frames x 65 visual tokens prefill x 2 x params, 30% of peak"),
 }

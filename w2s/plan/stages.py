@@ -59,7 +59,8 @@ class Estimator:
         per_video = self.cl.video_seconds * self.px
         for spec in self.cfg.score.teachers:
             res = create_teacher(spec.name, **spec.params).resources
-            gpus = spec.num_gpus if spec.num_gpus is not None else res.num_gpus
+            declared = 1.0 if res.num_gpus is None else res.num_gpus  # None: one GPU where the cluster has them
+            gpus = spec.num_gpus if spec.num_gpus is not None else declared
             if gpus:
                 cpu_s += n * per_video * self.cpu("score_decode_720p")
                 gpu_s += n * gpus / self._teacher_rate(spec.name, notes)
