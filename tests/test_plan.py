@@ -77,6 +77,13 @@ def test_a_gpu_measurement_file_replaces_the_assumption(cfg, tmp_path):
     slow = {r.stage: r for r in plan(cfg, cl, base)[0]}
     fast = {r.stage: r for r in plan(cfg, cl, costs)[0]}
     assert fast["train_student@1"].gpu_hours == pytest.approx(slow["train_student@1"].gpu_hours / 2)
+    # the paper's model teachers run on GPUs (declared num_gpus null); a measured rate replaces theirs
+    teachers = {r.stage: r for r in plan(cfg, cl, base)[0]}["score_teachers"]
+    assert cfg.score.teachers[0].name == "minimalisticvqa-vii" and teachers.gpu_hours > 0
+    gpu_file.write_text(json.dumps({"items_per_s": {t.name: GPU_ASSUMPTIONS[t.name][0] * 4
+                                                    for t in cfg.score.teachers}}))
+    quick = {r.stage: r for r in plan(cfg, cl, load_costs(gpu_file=str(gpu_file)))[0]}["score_teachers"]
+    assert quick.gpu_hours == pytest.approx(teachers.gpu_hours / 4)
 
 
 def test_dollars_are_hours_times_prices(cfg):
