@@ -16,6 +16,7 @@ import pickle
 import pandas as pd
 import pyarrow as pa
 
+from ray_jobs.console import console
 from ray_jobs.progress import Tracker, tick
 from ray_jobs.runtime import actor_resources, skip_done
 from w2s.teachers import create_teacher
@@ -69,6 +70,21 @@ def teacher_resources(spec):
     return dataclasses.replace(create_teacher(spec.name, **spec.params).resources, **spec.overrides())
 
 
+def warn_unplaceable(name: str, request: dict) -> None:
+    """Say so when no node alive now could hold one model actor: its pool then waits for the
+    autoscaler to add a larger node (on a fixed cluster it would wait forever)."""
+    import ray
+
+    need = {"CPU": request["num_cpus"], "GPU": request["num_gpus"] or 0, "memory": request["memory"] or 0}
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if nodes and not any(all(n.get(k, 0) >= v for k, v in need.items() if v) for n in nodes):
+        largest = max(n.get("memory", 0) for n in nodes) / 2**20
+        console.warn(f"teacher {name}: no node alive can hold a model actor ({request['num_cpus']} CPU, "
+                     f"{need['GPU']} GPU, {need['memory'] / 2**20:.0f} MB; the largest node has {largest:.0f} MB): "
+                     f"the pool waits for the autoscaler; on a fixed cluster lower score.teachers[].memory_mb / "
+                     f"num_gpus")
+
+
 def score_videos(cfg, spec, source: str, out: str, label: str) -> tuple[int, int]:
     """Score the videos of `source` (Parquet with `uri`) not yet in `out` with one teacher:
     (inputs, already done)."""
@@ -76,6 +92,7 @@ def score_videos(cfg, spec, source: str, out: str, label: str) -> tuple[int, int
 
     res = teacher_resources(spec)
     params = tuple(sorted(spec.params.items()))
+    warn_unplaceable(spec.name, actor_resources(res.num_cpus, res.num_gpus, res.memory_mb))
     videos = ray.data.read_parquet(source, columns=["uri"])
     n_in = videos.count()
     ds, n_done = skip_done(videos, out)

@@ -30,7 +30,9 @@ def stage1(chain, small_pool, tmp_path_factory):
         shutil.copytree(os.path.join(chain["run"], part), run / part)
     vlm = build_tiny_vlm(str(tmp_path_factory.mktemp("vlm")))["dir"]
     teachers = [{"name": "niqe"}, {"name": "lowlevel"}] + [{"name": n, "params": p} for n, p in SMALL.items()]
-    teachers.append({"name": "q-align", "params": {"model_dir": vlm, "frame_size": SIZE, "max_frames": 2}})
+    # q-align declares 16 GB per model actor (a 7B model): about all the memory this machine gives Ray
+    teachers.append({"name": "q-align", "params": {"model_dir": vlm, "frame_size": SIZE, "max_frames": 2},
+                     "memory_mb": 0})
     cfg = load_config(CONFIG, demo_overrides(run, small_pool["manifest"], **{
         "pairs.synthetic_sources": 0, "pairs.heldout_sources": 0, "score.teachers": json.dumps(teachers)}))
     ray.shutdown()

@@ -137,6 +137,6 @@ def test_remote_code_model(tmp_path):
 
 def test_resources():
     r = qa.QAlignTeacher.resources
-    assert r.num_gpus is None and r.gpu_memory_mb == qa.QAlignTeacher.gpu_memory_mb == 18000
-    assert (r.batch_size, r.max_actors, r.memory_mb) == (2, 1, 24000)
+    assert r.num_gpus is None and r.gpu_memory_mb == 18000
+    assert (r.batch_size, r.max_actors, r.memory_mb) == (2, 8, 16000)
     assert qa.QAlignTeacher.scale.low == 1.0 and qa.QAlignTeacher.scale.high == 5.0
