@@ -28,16 +28,18 @@ from w2s.teachers import create_teacher  # noqa: E402
 MODEL_TEACHERS = ["fast-vqa", "fastervqa", "dover", "minimalisticvqa-vii", "minimalisticvqa-ix"]
 
 
-def rate(teacher, item, repeat: int) -> float:
+def rate(teacher, item, repeat: int) -> tuple[float, float]:
+    """(videos per second, peak GPU memory in MB) of the model side at the declared batch size."""
     teacher.setup()
     batch = [item] * teacher.resources.batch_size
+    torch.cuda.reset_peak_memory_stats()
     teacher.score_batch(batch)  # warm-up (cudnn autotune, allocator)
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(repeat):
         teacher.score_batch(batch)
     torch.cuda.synchronize()
-    return repeat * len(batch) / (time.perf_counter() - t0)
+    return repeat * len(batch) / (time.perf_counter() - t0), torch.cuda.max_memory_allocated() / 2**20
 
 
 def main(argv=None) -> None:
@@ -52,19 +54,20 @@ def main(argv=None) -> None:
     specs = {name: {} for name in MODEL_TEACHERS}
     if args.qalign_dir:
         specs["q-align"] = {"model_dir": args.qalign_dir, "trust_remote_code": args.trust_remote_code}
-    rates, prep = {}, {}
+    rates, prep, memory = {}, {}, {}
     for name, params in specs.items():
         t = create_teacher(name, **params)
         t0 = time.perf_counter()
         item = t.prepare(clip)
         prep[name] = round(time.perf_counter() - t0, 3)
-        rates[name] = round(rate(t, item, args.repeat), 2)
-        print(f"{name:22s} {rates[name]:8.2f} videos/s/GPU (batch {t.resources.batch_size}), "
-              f"prepare {prep[name]:.2f} s/video on one CPU")
+        r, mb = rate(t, item, args.repeat)
+        rates[name], memory[name] = round(r, 2), round(mb)
+        print(f"{name:22s} {r:8.2f} videos/s/GPU (batch {t.resources.batch_size}), peak {mb:,.0f} MB "
+              f"(declared {t.resources.gpu_memory_mb:,}), prepare {prep[name]:.2f} s/video on one CPU")
         del t
         torch.cuda.empty_cache()
     write_result("teachers_gpu", {"gpu": torch.cuda.get_device_name(0), "date": datetime.date.today().isoformat(),
-                                  "items_per_s": rates, "prepare_s_per_video": prep,
+                                  "items_per_s": rates, "peak_gpu_memory_mb": memory, "prepare_s_per_video": prep,
                                   "note": "official input sizes, declared batch sizes, fp32, random weights"})
 
 
