@@ -53,12 +53,19 @@ def test_small_frames_are_upscaled_to_cover_the_grid():
     r = ResizedView(np.array([5, 2, 5]), 64)
     r.add(5, small)
     assert (r.out[[0, 2]] == 7).all() and (r.out[1] == 0).all()
+    stripes = np.zeros((250, 250, 3), np.uint8)
+    stripes[:, ::2] = 255  # 1-px stripes: sampled without antialiasing they alias, with it they average
+    plain, smooth = ResizedView(np.array([0]), 64), ResizedView(np.array([0]), 64, antialias=True)
+    plain.add(0, stripes)
+    smooth.add(0, stripes)
+    assert abs(int(smooth.out.mean()) - 127) <= 2 and smooth.out.std() < 3 and plain.out.std() > smooth.out.std()
 
 
 def test_minimalistic_key_frames_and_chunks():
     assert list(key_frame_positions(100, 25.0, 8)) == [12, 37, 62, 87, 87, 87, 87, 87]  # middle of each second
     assert list(key_frame_positions(100, 25.0, None)) == [12, 37, 62, 87, 87, 87, 87, 87]  # at least 8
     assert len(key_frame_positions(1000, 25.0, None)) == 40  # every whole second
+    assert list(key_frame_positions(230, 30.0, 8)) == [15, 45, 75, 105, 135, 165, 195, 225]  # + the partial one
     c = chunk_positions(300, 60.0, 1)  # 60 frames in the second: the 32 around its middle
     assert list(c) == list(range(60 + 14, 60 + 46))
     c = chunk_positions(100, 25.0, 2)  # 25 frames: all of them, padded with the last

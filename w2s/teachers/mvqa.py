@@ -35,11 +35,12 @@ CHUNK = 32
 
 
 def key_frame_positions(n: int, fps: float, frames: int | None) -> np.ndarray:
-    """The middle frame of each whole second (frame i with i % round(fps) == round(fps) // 2),
-    `frames` of them (None: all, at least 8), the last repeated to fill."""
+    """The middle frame of each second (frame i with i % round(fps) == round(fps) // 2, the
+    last partial second included), `frames` of them (None: one per whole second, at least 8),
+    the last repeated to fill."""
     step = max(1, int(round(fps)))
-    keys = np.arange(step // 2, n, step)[: max(1, n // step)] if n >= step else np.array([n // 2])
-    want = frames if frames is not None else max(len(keys), MIN_FRAMES)
+    keys = np.arange(step // 2, n, step) if n > step // 2 else np.array([n // 2])  # a last partial second too
+    want = frames if frames is not None else max(n // step, MIN_FRAMES)
     return np.concatenate([keys, np.repeat(keys[-1:], max(0, want - len(keys)))])[:want]
 
 
@@ -113,7 +114,7 @@ class MinimalisticVQAVII(ModelTeacher):
             if self.temporal:
                 seconds = np.arange(len(keys)).clip(0, max(0, n // max(1, int(round(fps))) - 1))
                 views.append(ResizedView(np.concatenate([chunk_positions(n, fps, s) for s in seconds]),
-                                         self.motion_size))
+                                         self.motion_size, antialias=True))  # PIL bilinear, as official
             wanted = np.unique(np.concatenate([v.indices for v in views]))
             for idx, frame in reader.frames(wanted):
                 for v in views:

@@ -145,8 +145,12 @@ class QAlignTeacher(Teacher):
 
     def prepare(self, uri: str) -> dict[str, np.ndarray]:
         with open_reader(uri) as r:
-            whole = int(r.num_frames / r.info.fps) if r.info.fps > 0 else r.num_frames
-            idx = r.key_frame_indices()[: max(1, whole)][: self.max_frames]
+            fps = r.info.fps
+            if fps and fps > 0:  # official load_video: int(fps * i) for i in range(int(n / fps))
+                idx = np.array([int(fps * i) for i in range(max(1, int(r.num_frames / fps)))])
+            else:
+                idx = r.key_frame_indices()
+            idx = idx[: self.max_frames]
             frames = [expand2square(f, self.frame_size) for _, f in r.frames(idx)]
         if not frames:
             raise VideoDecodeError(uri, "no frames decoded")

@@ -51,22 +51,24 @@ def fragment_offsets(h: int, w: int, grid: int, fsize: int, groups: int, rng: np
 
 
 def upscale_to_cover(frame: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 3) uint8, upscaled (bilinear) so that its short side is at least `size`."""
+    """(H, W, 3) uint8 upscaled so that its short side reaches `size`, as the official code does:
+    bilinear by the scale factor 1 / ratio (the short side can land one pixel short), values
+    truncated back to uint8."""
     h, w = frame.shape[:2]
     ratio = min(h / size, w / size)
     if ratio >= 1:
         return frame
-    x = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
-    x = F.interpolate(x, size=(max(size, round(h / ratio)), max(size, round(w / ratio))), mode="bilinear",
-                      align_corners=False)
-    return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255.0
+    x = F.interpolate(x, scale_factor=1 / ratio, mode="bilinear")
+    return (x[0].permute(1, 2, 0) * 255.0).clamp(0, 255).to(torch.uint8).numpy()
 
 
-def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+def resize_frame(frame: np.ndarray, size: int, antialias: bool = False) -> np.ndarray:
+    """size x size, bilinear. DOVER's aesthetic view: torchvision Resize on tensors as the official
+    stack (torch 1.13 / torchvision < 0.17) ran it, without antialiasing; `antialias=True` matches
+    PIL's bilinear resize (MinimalisticVQA's motion frames)."""
     x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()
-    # torchvision Resize on tensors, as the official stack (torch 1.13 / torchvision < 0.17) ran it:
-    # bilinear without antialiasing
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias)
     return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
@@ -98,12 +100,12 @@ class FragmentView:
 class ResizedView:
     """The frames at `indices` resized to size x size: (len(indices), size, size, 3) uint8."""
 
-    def __init__(self, indices: np.ndarray, size: int):
-        self.indices, self.size = np.asarray(indices), size
+    def __init__(self, indices: np.ndarray, size: int, antialias: bool = False):
+        self.indices, self.size, self.antialias = np.asarray(indices), size, antialias
         self.out = np.zeros((len(self.indices), size, size, 3), np.uint8)
 
     def add(self, idx: int, frame: np.ndarray) -> None:
-        self.out[self.indices == idx] = resize_frame(frame, self.size)
+        self.out[self.indices == idx] = resize_frame(frame, self.size, self.antialias)
 
 
 def sample_views(uri: str, make_views) -> list[np.ndarray]:
