@@ -73,7 +73,7 @@ class FragmentTeacher(ModelTeacher):
 
     def prepare(self, uri: str) -> dict[str, np.ndarray]:
         o, rng = self.opt, self.rng(uri)
-        (frags,) = sample_views(uri, lambda n: [FragmentView(self.indices(n, rng), o["fragments"], o["fsize"],
+        (frags,) = sample_views(uri, lambda n, _fps: [FragmentView(self.indices(n, rng), o["fragments"], o["fsize"],
                                                              o["aligned"], rng)])
         return {"fragments": frags}
 
@@ -132,7 +132,7 @@ class DOVERTeacher(FragmentTeacher):
     def prepare(self, uri: str) -> dict[str, np.ndarray]:
         o, rng = self.opt, self.rng(uri)
 
-        def views(n):
+        def views(n, _fps):
             aes = segment_indices(n, 1, o["aesthetic_frames"], o["frame_interval"], 1, rng)
             return [FragmentView(self.indices(n, rng), o["fragments"], o["fsize"], o["aligned"], rng),
                     ResizedView(aes, o["aesthetic_size"])]

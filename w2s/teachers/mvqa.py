@@ -26,9 +26,8 @@ from w2s import uri as uri_mod
 from w2s.student.motion import chunk_to_pathways, load_slowfast
 from w2s.teachers.base import Resources, ScoreScale, register_teacher
 from w2s.teachers.model_base import ModelTeacher, positive_int
-from w2s.teachers.sampling import ResizedView, normalise, upscale_to_cover
+from w2s.teachers.sampling import ResizedView, normalise, sample_views, upscale_to_cover
 from w2s.teachers.vqa_nets import MinimalisticVQANet
-from w2s.video import open_reader
 
 MIN_FRAMES = 8
 CHUNK = 32
@@ -106,23 +105,23 @@ class MinimalisticVQAVII(ModelTeacher):
             self.slowfast.to(self.device)
 
     def prepare(self, uri: str) -> dict[str, np.ndarray]:
-        out = {}
-        with open_reader(uri) as reader:
-            n, fps = reader.num_frames, reader.info.fps or 25.0
+        n_keys = []
+
+        def views(n, fps):
+            fps = fps or 25.0
             keys = key_frame_positions(n, fps, self.frames)
-            views = [CropView(keys, self.size)]
+            n_keys.append(len(keys))
+            out = [CropView(keys, self.size)]
             if self.temporal:
                 seconds = np.arange(len(keys)).clip(0, max(0, n // max(1, int(round(fps))) - 1))
-                views.append(ResizedView(np.concatenate([chunk_positions(n, fps, s) for s in seconds]),
-                                         self.motion_size, antialias=True))  # PIL bilinear, as official
-            wanted = np.unique(np.concatenate([v.indices for v in views]))
-            for idx, frame in reader.frames(wanted):
-                for v in views:
-                    if idx in v.indices:
-                        v.add(idx, frame)
-        out["frames"] = views[0].out
+                out.append(ResizedView(np.concatenate([chunk_positions(n, fps, s) for s in seconds]),
+                                       self.motion_size, antialias=True))  # PIL bilinear, as official
+            return out
+
+        arrays = sample_views(uri, views)
+        out = {"frames": arrays[0]}
         if self.temporal:
-            out["chunks"] = views[1].out.reshape(len(keys), CHUNK, self.motion_size, self.motion_size, 3)
+            out["chunks"] = arrays[1].reshape(n_keys[0], CHUNK, self.motion_size, self.motion_size, 3)
         return out
 
     def motion(self, chunks: np.ndarray) -> torch.Tensor:

@@ -109,10 +109,10 @@ class ResizedView:
 
 
 def sample_views(uri: str, make_views) -> list[np.ndarray]:
-    """`make_views(num_frames)` -> views; decode the union of their frames once, streaming (one
+    """`make_views(num_frames, fps)` -> views; decode the union of their frames once, streaming (one
     full frame in memory at a time), and return each view's array."""
     with open_reader(uri) as reader:
-        views = make_views(reader.num_frames)
+        views = make_views(reader.num_frames, reader.info.fps)
         wanted = np.unique(np.concatenate([v.indices for v in views]))
         for idx, frame in reader.frames(wanted):
             for v in views:
