@@ -21,7 +21,10 @@ import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-RESULT = os.path.join(HERE, "results", "suite.json")
+sys.path.insert(0, HERE)
+from _common import RESULTS, write_result  # noqa: E402
+
+RESULT = os.path.join(RESULTS, "suite.json")
 
 
 def parse(xml_path: str) -> dict:
@@ -74,7 +77,7 @@ def main() -> None:
     ap.add_argument("--note", default="", help="how the run was made (fresh clone, other load)")
     ap.add_argument("--table", nargs=2, metavar=("A", "B"), help="print the per-module table of two labels")
     args, extra = ap.parse_known_args()
-    result = json.load(open(RESULT)) if os.path.exists(RESULT) else {}
+    result = json.load(open(RESULT))["runs"] if os.path.exists(RESULT) else {}
     if args.table:
         print(table(result, *args.table))
         return
@@ -83,11 +86,8 @@ def main() -> None:
     commit = args.commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                            text=True).stdout.strip()
     xml = args.xml or run_suite(extra)
-    result[args.label] = {"commit": commit, "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
-                          "note": args.note, **parse(xml)}
-    os.makedirs(os.path.dirname(RESULT), exist_ok=True)
-    with open(RESULT, "w") as fh:
-        json.dump(result, fh, indent=1)
+    result[args.label] = {"commit": commit, "date": time.strftime("%Y-%m-%d"), "note": args.note, **parse(xml)}
+    write_result("suite", {"runs": result})
     r = result[args.label]
     print(f"{args.label}: {r['tests']} tests, {r['pytest_seconds'] / 60:.1f} min of pytest time -> {RESULT}")
 
