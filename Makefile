@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --upgrade pip setuptools wheel
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -c constraints.txt -e ".[decord,dev]"
+	$(BIN)/python -m w2s.student.dsops   # DeepSpeed's CPU comm op, compiled once into $(VENV)
 	touch $(STAMP)
 
 CONFIG ?= configs/demo.yaml

@@ -72,7 +72,9 @@ def state_bytes(engine) -> int:
 def loop(config: dict) -> None:
     import torch
 
-    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    from w2s.student.dsops import prepare
+
+    prepare(use_gpu=False)  # this bench trains on the CPU: DS_ACCELERATOR=cpu, the op cache
     import ray.train
 
     from w2s.config import TrainCfg

@@ -20,7 +20,6 @@ stage.json go to <run_dir>/train_student/<name>/.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pandas as pd
@@ -38,10 +37,9 @@ STAGE = "train_student"
 
 def train_loop(config: dict) -> None:
     """The Ray Train worker entry point."""
-    import torch
+    from w2s.student.dsops import prepare
 
-    if not torch.cuda.is_available():
-        os.environ.setdefault("DS_ACCELERATOR", "cpu")  # before deepspeed is imported
+    prepare()  # before deepspeed is imported: the CPU accelerator, this environment's op cache
     from ray_jobs.train_worker import run_worker
 
     run_worker(config)

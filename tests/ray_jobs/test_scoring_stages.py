@@ -35,20 +35,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def scored(small_pool, tmp_path_factory):
-    """Every stage on the small pool, a 2-step DDP student, its anchors and the score stage."""
+def scored(small_pool, chain, tmp_path_factory):
+    """Every stage on the small pool, a 2-step DDP student, its anchors and the score stage. The
+    metrics step is the session chain's (the same pool and metrics settings), copied in."""
+    import shutil
+
     import ray
 
-    from ray_jobs import (
-        anchors,
-        cache_motion,
-        make_pairs,
-        metrics,
-        score,
-        score_teachers,
-        select,
-        train_student,
-    )
+    from ray_jobs import anchors, cache_motion, make_pairs, score, score_teachers, select, train_student
 
     os.environ[KEY_ENV] = KEY  # the local Ray's workers (the ingress replica) inherit it
     run = tmp_path_factory.mktemp("scoring_run")
@@ -57,9 +51,13 @@ def scored(small_pool, tmp_path_factory):
         "train.max_frames": 2, "scoring.max_actors": 1, "scoring.batch_size": 2, "scoring.videos": "manifest",
         "scoring.num_anchors": N_ANCHORS})
     cfg = load_config(CONFIG, sets).with_absolute_paths()
+    assert cfg.metrics == chain["cfg"].metrics
+    shutil.copytree(chain["run"] / "metrics", run / "metrics")
+    (run / "failures").mkdir()
+    shutil.copy(chain["run"] / "failures" / "metrics.parquet", run / "failures")
     ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False)
-    for stage in (metrics, select, score_teachers, make_pairs, cache_motion, train_student):
+    for stage in (select, score_teachers, make_pairs, cache_motion, train_student):
         stage.run(cfg)
     out = {"cfg": cfg, "run": run, "sets": sets, "anchors": anchors.run(cfg), "score": score.run(cfg)}
     out["again"] = score.run(cfg)
