@@ -36,8 +36,11 @@ demo: setup
 	$(BIN)/w2s report $(RUN)/run
 	$(BIN)/python -m serve.demo --run-dir $(RUN)/run --port $(DEMO_PORT)
 
+# two pytest-xdist workers, one module each at a time (module fixtures are built once); the
+# session's pool and stage-1 chain are built once and shared (tests/conftest.py once_per_run)
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"

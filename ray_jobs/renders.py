@@ -22,7 +22,7 @@ COLUMNS = ["source", "family", "group", "level", "seed", "uri", "error"]
 
 
 def render_row(row: dict, run_root: str, preset: str | None, max_short_side: int | None,
-               progress=None) -> dict:
+               progress=None, lossless_preset: str | None = None) -> dict:
     """Render one (source, family, level); reuse the file if a readable one exists."""
     from w2s.video import probe
 
@@ -32,14 +32,15 @@ def render_row(row: dict, run_root: str, preset: str | None, max_short_side: int
         try:
             probe(out)
         except VideoDecodeError:
-            _render(row, out, preset, max_short_side)
+            _render(row, out, preset, max_short_side, lossless_preset)
     except (VideoDecodeError, ValueError, OSError) as e:
         error = getattr(e, "reason", str(e))
     tick(progress)
     return {**row, "uri": out, "error": error}
 
 
-def _render(row: dict, out: str, preset: str | None, max_short_side: int | None) -> None:
+def _render(row: dict, out: str, preset: str | None, max_short_side: int | None,
+            lossless_preset: str | None = None) -> None:
     """Encode into a temp file, then move it into place (local) or upload it (object store): a
     cut-short render never stands at `out`."""
     local = uri.is_local(out)
@@ -50,7 +51,8 @@ def _render(row: dict, out: str, preset: str | None, max_short_side: int | None)
     os.close(fd)
     try:
         distort(row["source"], tmp, row["family"], int(row["level"]), seed=int(row["seed"]),
-                preset=preset if row["family"] == "h265" else None, max_short_side=max_short_side)
+                preset=preset if row["family"] == "h265" else None, max_short_side=max_short_side,
+                lossless_preset=lossless_preset)
         if local:
             os.replace(tmp, uri.local_path(out))
         else:
@@ -76,5 +78,6 @@ def render_synthetic(cfg, sources: list[str], families: list[str] | None = None,
     with Tracker(len(jobs), label, "videos") as progress:
         ds = ray.data.from_items(jobs).map(render_row, **task_resources(cfg.pairs.render_num_cpus, cfg.pairs.render_memory_mb), fn_kwargs={
             "run_root": run_dir.root, "preset": cfg.pairs.h265_preset,
-            "max_short_side": cfg.pairs.max_short_side, "progress": progress.handle})
+            "max_short_side": cfg.pairs.max_short_side, "progress": progress.handle,
+            "lossless_preset": cfg.pairs.lossless_preset})
         return ds.to_pandas()[COLUMNS]

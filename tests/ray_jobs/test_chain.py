@@ -18,7 +18,7 @@ def local_ray():
     import ray
 
     ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     yield
     ray.shutdown()
 
@@ -88,12 +88,18 @@ def test_make_pairs_stage_outputs(chain):
     assert not (set(held["first_uri"]) | set(held["second_uri"])) & (set(pairs["first_uri"]) | set(pairs["second_uri"]))
 
 
-def test_rerun_skips_finished_work(chain, local_ray):
+def test_rerun_skips_finished_work(chain, local_ray, tmp_path):
+    """On a copy of the finished run (other modules read the chain's run meanwhile)."""
+    import shutil
+
     from ray_jobs import metrics, select
 
-    again = metrics.run(chain["cfg"])
+    for part in ("metrics", "select", "failures"):
+        shutil.copytree(os.path.join(chain["run"], part), tmp_path / part)
+    cfg = chain["cfg"].model_copy(update={"run_dir": str(tmp_path)})
+    again = metrics.run(cfg)
     assert again["already_done"] == 12 and again["outputs"] == 12
-    assert select.run(chain["cfg"])["selected"] == 6
+    assert select.run(cfg)["selected"] == 6
 
 
 def test_cache_motion_stage_covers_every_pair_video(chain):

@@ -36,7 +36,7 @@ def stage1(chain, small_pool, tmp_path_factory):
     cfg = load_config(CONFIG, demo_overrides(run, small_pool["manifest"], **{
         "pairs.synthetic_sources": 0, "pairs.heldout_sources": 0, "score.teachers": json.dumps(teachers)}))
     ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         return {"run": run, "cfg": cfg, "teachers": [t["name"] for t in teachers],
                 "score": score_teachers.run(cfg), "pairs": make_pairs.run(cfg)}

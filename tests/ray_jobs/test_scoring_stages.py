@@ -42,7 +42,15 @@ def scored(small_pool, chain, tmp_path_factory):
 
     import ray
 
-    from ray_jobs import anchors, cache_motion, make_pairs, score, score_teachers, select, train_student
+    from ray_jobs import (
+        anchors,
+        cache_motion,
+        make_pairs,
+        score,
+        score_teachers,
+        select,
+        train_student,
+    )
 
     os.environ[KEY_ENV] = KEY  # the local Ray's workers (the ingress replica) inherit it
     run = tmp_path_factory.mktemp("scoring_run")
@@ -56,7 +64,7 @@ def scored(small_pool, chain, tmp_path_factory):
     (run / "failures").mkdir()
     shutil.copy(chain["run"] / "failures" / "metrics.parquet", run / "failures")
     ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     for stage in (select, score_teachers, make_pairs, cache_motion, train_student):
         stage.run(cfg)
     out = {"cfg": cfg, "run": run, "sets": sets, "anchors": anchors.run(cfg), "score": score.run(cfg)}
@@ -142,16 +150,17 @@ def service(scored, small_pool, tmp_path_factory):
 
     outside = tmp_path_factory.mktemp("outside")
     (outside / "secret.mp4").write_bytes(open(small_pool["good"][0], "rb").read())
-    os.symlink(outside / "secret.mp4", small_pool["root"] / "escape.mp4")
+    links = tmp_path_factory.mktemp("links")  # an allowed root of its own: the pool is shared, read-only
+    os.symlink(outside / "secret.mp4", links / "escape.mp4")
     settings = ServeSettings(model_dir=str(scored["run"] / "student" / "stage1"),
-                             allowed_roots=[str(small_pool["root"])], api_key_env=KEY_ENV,
+                             allowed_roots=[str(small_pool["root"]), str(links)], api_key_env=KEY_ENV,
                              max_upload_mb=LIMIT_MB, max_batch_size=8).model_dump()
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     app = Ingress.options(ray_actor_options={"num_cpus": 0.25}).bind(
         Scorer.options(ray_actor_options={"num_cpus": 0.5}).bind(settings), settings)
     serve.run(app, name="w2s", route_prefix="/")
-    yield {"url": f"http://127.0.0.1:{port}", "outside": outside}
+    yield {"url": f"http://127.0.0.1:{port}", "outside": outside, "escape": links / "escape.mp4"}
     serve.shutdown()
 
 
@@ -213,7 +222,7 @@ def test_bad_requests_get_json_errors(service, small_pool):
     status(requests.post(u + "/v1/score", data=chunks(), headers={
         **H, "Content-Type": "multipart/form-data; boundary=b"}), 413, "limit")
     for bad_uri in ("/etc/hostname", f"{root}/../{os.path.basename(str(service['outside']))}/secret.mp4",
-                    str(root / "escape.mp4")):
+                    str(service["escape"])):
         status(requests.post(u + "/v1/score", json={"uri": bad_uri}, headers=H), 403, "outside the allowed roots")
     status(requests.post(u + "/v1/score", json={"uri": str(root / "missing.mp4")}, headers=H), 404, "no such file")
     status(requests.post(u + "/v1/score", json={"url": "x"}, headers=H), 422, "'uri'")

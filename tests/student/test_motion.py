@@ -59,6 +59,24 @@ def test_checkpoint_in_that_layout_loads(tmp_path):
         load_slowfast(str(tmp_path / "bad.pt"))
 
 
+def test_fast_features_skip_the_slow_pathway_bit_for_bit():
+    """The fast pathway alone gives the whole trunk's fast feature exactly (fusion runs fast ->
+    slow only), whatever the slow input; with non-trivial BN statistics, as a checkpoint has."""
+    torch.manual_seed(1)
+    model = SlowFastR50().eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+        fast = torch.randn(2, 3, 32, 64, 64)
+        x = [torch.randn(2, 3, 8, 64, 64), fast]
+        full = model.fast_features_full_trunk(x)
+        assert torch.equal(model.fast_features(x), full)
+        assert torch.equal(model.fast_features([torch.zeros(2, 3, 8, 64, 64), fast]), full)
+        assert not torch.equal(model.fast_features([x[0], fast.flip(2)]), full)  # it does read fast
+
+
 def test_pathways_and_normalisation():
     assert slow_indices().tolist() == [0, 4, 8, 13, 17, 22, 26, 31]
     chunk = np.full((32, 16, 16, 3), 255, np.uint8)

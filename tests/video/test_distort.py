@@ -96,6 +96,16 @@ def test_spatial_outputs_are_stored_losslessly(src, tmp_path):
     assert _mse(_frames(meta["output"]), _frames(src)) < 1.0
 
 
+def test_the_lossless_preset_changes_bytes_not_pixels(src, tmp_path):
+    """pairs.lossless_preset: a faster x264 preset stores the same frames (and says which it used)."""
+    slow = distort(src, tmp_path / "slow.mp4", "darken", 3)
+    fast = distort(src, tmp_path / "fast.mp4", "darken", 3, lossless_preset="ultrafast")
+    assert slow["encoder"]["preset"] == "veryfast" and fast["encoder"]["preset"] == "ultrafast"
+    assert read_metadata(tmp_path / "fast.mp4")["w2s_distortion"]["encoder"]["preset"] == "ultrafast"
+    assert np.array_equal(_frames(slow["output"]), _frames(fast["output"]))
+    assert (tmp_path / "slow.mp4").read_bytes() != (tmp_path / "fast.mp4").read_bytes()
+
+
 @pytest.mark.parametrize("kind", ["noise", "jitter", "stutter"])
 def test_deterministic_for_a_seed(src, tmp_path, kind):
     a = _frames(distort(src, tmp_path / "a.mp4", kind, 2, seed=7)["output"])

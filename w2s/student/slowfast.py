@@ -159,5 +159,15 @@ class SlowFastR50(nn.Module):
         return self.blocks[6](self.blocks[5](self.trunk(list(xs))))
 
     def fast_features(self, xs) -> torch.Tensor:
-        """The pooled fast-pathway feature (B, 256): the motion feature of METHOD.md."""
+        """The pooled fast-pathway feature (B, 256): the motion feature of METHOD.md. The lateral
+        connections run fast -> slow only, so the fast pathway alone computes it, bit for bit as
+        the whole trunk does: the slow pathway (the ResNet-50-sized part, ~6x the work here) and
+        the fusions are skipped. `xs` is [slow, fast] as for `forward`; only fast is read."""
+        fast = xs[1]
+        for blk in self.blocks[:5]:
+            fast = blk.multipathway_blocks[1](fast)
+        return fast.mean(dim=(2, 3, 4))
+
+    def fast_features_full_trunk(self, xs) -> torch.Tensor:
+        """`fast_features` through the whole two-pathway trunk (the reference it is tested against)."""
         return self.trunk(list(xs))[1].mean(dim=(2, 3, 4))

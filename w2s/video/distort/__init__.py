@@ -100,9 +100,12 @@ def _frame_fn(kind: str, param, rng):
 
 
 def distort(src: str, out: str, kind: str, level: int, seed: int = 0,
-            preset: str | None = None, max_short_side: int | None = None) -> dict:
+            preset: str | None = None, max_short_side: int | None = None,
+            lossless_preset: str | None = None) -> dict:
     """Render `kind` at `level` (1-based) of video `src` into `out` (.mp4). Returns metadata.
-    `max_short_side` first scales larger sources down (keeps storage of lossless outputs bounded)."""
+    `max_short_side` first scales larger sources down (keeps storage of lossless outputs bounded).
+    `lossless_preset`: the x264 preset of the lossless outputs (the same pixels at any preset;
+    faster ones store more bytes)."""
     fam = family(kind)
     if not 1 <= level <= fam.num_levels:
         raise ValueError(f"{kind} has levels 1..{fam.num_levels}, got {level}")
@@ -118,7 +121,7 @@ def distort(src: str, out: str, kind: str, level: int, seed: int = 0,
     with open_reader(src) as reader:
         info = reader.info
         if spec == NEAR_LOSSLESS:  # 1-s GOP: key frames (1 per second) decode without their GOP
-            spec = replace(spec, options={"g": str(max(1, round(info.fps)))})
+            spec = replace(spec, preset=lossless_preset or spec.preset, options={"g": str(max(1, round(info.fps)))})
             meta["encoder"] = spec.to_dict()
         size = None
         if max_short_side and min(info.width, info.height) > max_short_side:
