@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/learning.py
 	$(BIN)/python bench/evaluate.py
 	$(BIN)/python bench/unit_costs.py
+	$(BIN)/python bench/fixed_costs.py
 
 lint: setup
 	$(BIN)/ruff check w2s ray_jobs serve bench tests
