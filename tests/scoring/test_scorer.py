@@ -54,7 +54,9 @@ def test_one_vision_pass_per_scored_video(ckpt, small_pool):
     scorer = Scorer.from_pretrained(ckpt["path"])
     frames, chunks = [], []
     scorer.model.model.vision_tower.register_forward_hook(lambda m, args, out: frames.append(len(args[0])))
-    scorer.extractor.model.blocks[0].register_forward_hook(lambda m, args, out: chunks.append(len(args[0][0])))
+    # the fast pathway's stem sees every chunk (the motion feature skips the slow pathway)
+    fast_stem = scorer.extractor.model.blocks[0].multipathway_blocks[1]
+    fast_stem.register_forward_hook(lambda m, args, out: chunks.append(len(args[0])))
     videos = small_pool["good"][:3]
     inputs = [scorer.prepare(v) for v in videos]
     scores = scorer.score(inputs)
