@@ -169,7 +169,7 @@ def test_stage_1_outputs_on_s3_equal_the_local_disk_run(job, chain):
     theirs = dict(zip(_norm(theirs, job["pool"]["root"], str(chain["run"])), theirs.values(), strict=True))
     assert set(theirs) <= set(mine)  # stage 2 cached the fresh renders too
     for k, v in theirs.items():
-        np.testing.assert_allclose(mine[k], v, atol=1e-5)
+        np.testing.assert_allclose(mine[k], v, atol=1e-5, err_msg=k)
 
 
 def test_later_stages_read_and_write_only_the_bucket(job, small_pool):

@@ -23,6 +23,10 @@ H264_CRF = (24, 36, 48, 63)
 H265_CRF = (36, 40, 44, 48)
 H264_PRESET = "fast"
 H265_PRESET = "veryslow"
+# The compression families' encoder threads, fixed: x264 / x265 frame threading changes the
+# encoded pixels with the thread count, which by default follows the machine's (or the Ray
+# node's) CPUs; fixed, a level renders the same pixels on a laptop and on any cluster node.
+ENCODE_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,11 @@ def encode_spec(kind: str, level: int, preset: str | None = None) -> EncodeSpec:
     """The encoder settings used for `kind` at `level`."""
     fam = family(kind)
     if kind == "h264":
-        return EncodeSpec("libx264", fam.levels[level - 1], preset or H264_PRESET, "yuv420p")
+        return EncodeSpec("libx264", fam.levels[level - 1], preset or H264_PRESET, "yuv420p",
+                          {"threads": str(ENCODE_THREADS)})
     if kind == "h265":
-        return EncodeSpec("libx265", fam.levels[level - 1], preset or H265_PRESET, "yuv420p")
+        return EncodeSpec("libx265", fam.levels[level - 1], preset or H265_PRESET, "yuv420p",
+                          {"x265-params": f"log-level=error:frame-threads={ENCODE_THREADS}"})
     return NEAR_LOSSLESS
 
 
