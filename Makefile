@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/learning.py
+	$(BIN)/python bench/ablation.py --run-dir $(RUN)/run
 	$(BIN)/python bench/evaluate.py
 	$(BIN)/python bench/unit_costs.py
 	$(BIN)/python bench/fixed_costs.py

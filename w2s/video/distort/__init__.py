@@ -23,10 +23,11 @@ H264_CRF = (24, 36, 48, 63)
 H265_CRF = (36, 40, 44, 48)
 H264_PRESET = "fast"
 H265_PRESET = "veryslow"
-# The compression families' encoder threads, fixed: x264 / x265 frame threading changes the
-# encoded pixels with the thread count, which by default follows the machine's (or the Ray
-# node's) CPUs; fixed, a level renders the same pixels on a laptop and on any cluster node.
-ENCODE_THREADS = 4
+# The compression families' encoder frame threads: x264 / x265 frame threading changes the
+# encoded pixels with the thread count (by default the machine's or the Ray node's CPUs) and,
+# measured here, even with a fixed count under load; one frame thread renders a level to the
+# same pixels on a laptop and on any cluster node (x265 keeps its deterministic WPP threads).
+ENCODE_THREADS = 1
 
 
 @dataclass(frozen=True)

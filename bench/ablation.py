@@ -1,0 +1,133 @@
+"""Why does the demo's stage-1 student learn so little? One change per row from configs/demo.yaml
+toward bench/_learning.py's recipe (which reaches 0.85-0.965 held-out direction accuracy),
+trained on a finished demo run's own stage-1 pairs and scored on its held-out pairs.
+
+    python bench/ablation.py [--run-dir runs/demo/run] [--seeds 0 1] [--rows demo synthetic_only ...]
+
+Each row trains `train_student` as a user would (a subprocess, 2 workers, local Ray) into
+bench/.cache/ablation/<row>_s<seed> (the demo run is only read), then the exported student
+compares every held-out pair (pairs/heldout: 2 pool clips never trained on, every family at
+every level): direction accuracy (the less distorted video picked; chance 0.5) and level
+accuracy (the exact word; chance 0.2). Results: bench/results/ablation.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench._common import CACHE, write_result  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
+FEW_FAMILIES = ("darken", "blur")
+# row -> (pair filter, config overrides): each one change from the demo's stage 1
+ROWS: dict[str, tuple[dict, dict]] = {
+    "demo": ({}, {}),
+    "synthetic_only": ({"kinds": "synthetic"}, {}),
+    "darken_blur_only": ({"families": FEW_FAMILIES}, {}),
+    "synthetic_darken_blur": ({"kinds": "synthetic", "families": FEW_FAMILIES}, {}),
+    "epochs_12": ({}, {"train.epochs": 12}),
+    "level_weight_1": ({}, {"train.level_weight": 1}),
+    "lr_3e-4": ({}, {"train.lr": "{vision_tower: 3.0e-4, projector: 3.0e-4, motion_projector: 3.0e-4, llm: 3.0e-4}"}),
+    "no_mirror": ({}, {"train.mirror_pairs": "false"}),
+    "ddp": ({}, {"train.strategy": "ddp"}),
+}
+
+
+def select_pairs(pairs, kinds: str | None = None, families=None):
+    """The stage-1 pairs a row trains on: ensemble ones are `family == "ensemble"`."""
+    keep = pairs["first_uri"].notna()
+    if kinds == "synthetic":
+        keep &= pairs["kind"] != "ensemble"
+    if families:
+        keep &= (pairs["kind"] == "ensemble") | pairs["family"].isin(families)
+    return pairs[keep].reset_index(drop=True)
+
+
+def train(work: str, name: str, pairs_path: str, seed: int, sets: dict) -> float:
+    all_sets = {"run_dir": work, "ray.progress_bars": "false", "train.pairs": pairs_path, "train.name": name,
+                "train.seed": seed, "student.seed": seed, "train.checkpoint_every": 1000, **sets}
+    cmd = [sys.executable, "-m", "ray_jobs.train_student", "--config", CONFIG]
+    for k, v in all_sets.items():
+        cmd += ["--set", f"{k}={v}"]
+    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    t0 = time.time()
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError(p.stdout[-3000:] + p.stderr[-3000:])
+    return time.time() - t0
+
+
+def held_out(work: str, name: str, heldout, max_frames: int) -> dict:
+    import numpy as np
+
+    from w2s.rundir import RunDir
+    from w2s.student.infer import PairScorer
+    from w2s.student.preference import pair_accuracy
+
+    scorer = PairScorer.from_pretrained(RunDir(work).student(name), motion=RunDir(work).read_motion(),
+                                        max_frames=max_frames)
+    probs = np.concatenate([scorer.pair_probabilities_batch(list(zip(c["first_uri"], c["second_uri"], strict=True)))
+                            .numpy() for _, c in heldout.groupby(np.arange(len(heldout)) // 8)])
+    acc = pair_accuracy(probs, heldout["label"])
+    return {"direction": round(acc["direction"], 4), "level": round(acc["level"], 4)}
+
+
+def main(argv=None) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from w2s.config import load_config
+    from w2s.rundir import RunDir
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run-dir", default=os.path.join(ROOT, "runs", "demo", "run"))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    args = p.parse_args(argv)
+    if not os.path.isdir(args.run_dir):
+        print(f"no {args.run_dir}: run `make demo` first (ablation skipped)", flush=True)
+        return 0
+    run = RunDir(os.path.abspath(args.run_dir))
+    pairs, heldout = run.read_pairs(1), run.read_pairs(stage="heldout")
+    if pairs.empty or heldout.empty:
+        p.error(f"{args.run_dir}: no stage-1 or held-out pairs; run `make demo` first")
+    work = os.path.join(CACHE, "ablation")
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(os.path.join(run.root, "motion"), os.path.join(work, "motion"))
+    max_frames = load_config(CONFIG).train.max_frames
+    out = {"what": "held-out pair accuracy of the demo's stage-1 student, one change per row (chance: "
+                   "direction 0.5, level 0.2)", "run_dir": args.run_dir, "heldout_pairs": len(heldout),
+           "rows": {}}
+    for row in args.rows:
+        filt, sets = ROWS[row]
+        part = select_pairs(pairs, **filt)
+        path = os.path.join(work, f"pairs_{row}.parquet")
+        part.to_parquet(path, index=False)
+        runs = {}
+        for seed in args.seeds:
+            name = f"{row}_s{seed}"
+            seconds = train(work, name, path, seed, sets)
+            runs[seed] = {**held_out(work, name, heldout, max_frames), "seconds": round(seconds, 1)}
+            print(f"{row} seed {seed}: {runs[seed]}", flush=True)
+        d, lv = [r["direction"] for r in runs.values()], [r["level"] for r in runs.values()]
+        out["rows"][row] = {"pairs": len(part), "filter": filt, "overrides": sets, "seeds": runs,
+                            "direction_mean": round(float(np.mean(d)), 4), "direction_spread": round(float(np.ptp(d)), 4),
+                            "level_mean": round(float(np.mean(lv)), 4), "level_spread": round(float(np.ptp(lv)), 4)}
+        write_result("ablation", out)  # after every row: a stopped run keeps what it measured
+    table = pd.DataFrame({r: {k: v[k] for k in ("pairs", "direction_mean", "direction_spread", "level_mean")}
+                          for r, v in out["rows"].items()}).T
+    print(table.to_string())
+    print(write_result("ablation", out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
