@@ -66,16 +66,20 @@ def build(pool_dir, run) -> dict:
     return {"run": run, "sets": sets, "paths": paths, "manifest": manifest}
 
 
-def held_out_accuracy(data, name) -> float:
-    """Direction accuracy of student `name` on the held-out pairs."""
+def pair_accuracy_of(run: str, name: str, pairs: pd.DataFrame, max_frames: int) -> dict:
+    """Direction and level accuracy of student `name` (under run/student/) on `pairs`, 8 per call."""
     from w2s.rundir import RunDir
     from w2s.student.infer import PairScorer
     from w2s.student.preference import pair_accuracy
 
-    pairs = pd.read_parquet(data["paths"]["eval"])
-    scorer = PairScorer.from_pretrained(os.path.join(str(data["run"]), "student", name),
-                                        motion=RunDir(str(data["run"])).read_motion(),
-                                        max_frames=LEARN["train.max_frames"])
+    scorer = PairScorer.from_pretrained(RunDir(run).student(name), motion=RunDir(run).read_motion(),
+                                        max_frames=max_frames)
     probs = np.concatenate([scorer.pair_probabilities_batch(list(zip(c["first_uri"], c["second_uri"], strict=True)))
                             .numpy() for _, c in pairs.groupby(np.arange(len(pairs)) // 8)])
-    return pair_accuracy(probs, pairs["label"])["direction"]
+    return pair_accuracy(probs, pairs["label"])
+
+
+def held_out_accuracy(data, name) -> float:
+    """Direction accuracy of student `name` on the held-out pairs."""
+    pairs = pd.read_parquet(data["paths"]["eval"])
+    return pair_accuracy_of(str(data["run"]), name, pairs, LEARN["train.max_frames"])["direction"]

@@ -23,6 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._common import CACHE, write_result  # noqa: E402
+from bench._learning import pair_accuracy_of  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
@@ -43,7 +44,9 @@ ROWS: dict[str, tuple[dict, dict]] = {
 
 def select_pairs(pairs, kinds: str | None = None, families=None):
     """The stage-1 pairs a row trains on: ensemble ones are `family == "ensemble"`."""
-    keep = pairs["first_uri"].notna()
+    import pandas as pd
+
+    keep = pd.Series(True, index=pairs.index)
     if kinds == "synthetic":
         keep &= pairs["kind"] != "ensemble"
     if families:
@@ -66,17 +69,7 @@ def train(work: str, name: str, pairs_path: str, seed: int, sets: dict) -> float
 
 
 def held_out(work: str, name: str, heldout, max_frames: int) -> dict:
-    import numpy as np
-
-    from w2s.rundir import RunDir
-    from w2s.student.infer import PairScorer
-    from w2s.student.preference import pair_accuracy
-
-    scorer = PairScorer.from_pretrained(RunDir(work).student(name), motion=RunDir(work).read_motion(),
-                                        max_frames=max_frames)
-    probs = np.concatenate([scorer.pair_probabilities_batch(list(zip(c["first_uri"], c["second_uri"], strict=True)))
-                            .numpy() for _, c in heldout.groupby(np.arange(len(heldout)) // 8)])
-    acc = pair_accuracy(probs, heldout["label"])
+    acc = pair_accuracy_of(work, name, heldout, max_frames)
     return {"direction": round(acc["direction"], 4), "level": round(acc["level"], 4)}
 
 

@@ -140,4 +140,3 @@ def test_cli_distort(src, tmp_path):
     assert r.returncode == 0, r.stderr
     meta = json.loads(r.stdout)
     assert meta["param"] == 0.2 and out.exists()
-
