@@ -23,10 +23,12 @@ H264_CRF = (24, 36, 48, 63)
 H265_CRF = (36, 40, 44, 48)
 H264_PRESET = "fast"
 H265_PRESET = "veryslow"
-# The compression families' encoder frame threads: with x264's default (the CPUs the process
-# sees) a render pinned to one CPU differed from one on two; one frame thread removes that
-# dependence (x265 keeps its wave-front threads). An h264 render inside the test suite still
-# differed from the same render in a fresh process: open (issue 24's note).
+# Compression renders are reproducible bit for bit (the cluster job's renders equal the local
+# chain's): x264's default frame threads follow the CPUs a process sees (a render pinned to one
+# CPU differed from one on two), and with one thread x264's macroblock-tree rate control still
+# encoded the same frames differently from one call to the next in this build (4 encodes of the
+# same yuv420p input, 4 outputs; mbtree=0: 4 equal outputs on 4 pool clips x 2 levels; issue 24's
+# note). So one frame thread and no mbtree; x265 (frame-threads=1) encoded the same bits each time.
 ENCODE_THREADS = 1
 
 
@@ -79,7 +81,7 @@ def encode_spec(kind: str, level: int, preset: str | None = None) -> EncodeSpec:
     fam = family(kind)
     if kind == "h264":
         return EncodeSpec("libx264", fam.levels[level - 1], preset or H264_PRESET, "yuv420p",
-                          {"threads": str(ENCODE_THREADS)})
+                          {"threads": str(ENCODE_THREADS), "x264-params": "mbtree=0"})
     if kind == "h265":
         return EncodeSpec("libx265", fam.levels[level - 1], preset or H265_PRESET, "yuv420p",
                           {"x265-params": f"log-level=error:frame-threads={ENCODE_THREADS}"})
