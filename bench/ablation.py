@@ -39,6 +39,7 @@ ROWS: dict[str, tuple[dict, dict]] = {
     "lr_3e-4": ({}, {"train.lr": "{vision_tower: 3.0e-4, projector: 3.0e-4, motion_projector: 3.0e-4, llm: 3.0e-4}"}),
     "no_mirror": ({}, {"train.mirror_pairs": "false"}),
     "ddp": ({}, {"train.strategy": "ddp"}),
+    "no_confidence": ({}, {"train.confidence_loss": "false"}),
 }
 
 

@@ -94,7 +94,8 @@ class Worker:
         ids, mask, pos = x["input_ids"].to(device), x["attention_mask"].to(device), x["answer_pos"].to(device)
         logits = self.engine(ids, mask, x["videos"])
         out = confidence_loss(logits, x["labels"].to(device), self.state["step"] / self.total, mask,
-                              tc.entropy_over, level_weight=tc.level_weight, level_pos=pos)
+                              tc.entropy_over, level_weight=tc.level_weight, level_pos=pos,
+                              confidence=tc.confidence_loss)
         self.engine.backward(out["loss"])
         hit = direction_correct(self.batcher.model.level_probabilities(logits.detach(), pos), x["target"].to(device))
         known = ~hit.isnan()

@@ -144,6 +144,8 @@ class TrainCfg(_Model):
                              "max_frames seconds spread evenly over its whole length; the stage reports how "
                              "many videos the cap applies to")
     entropy_over: Literal["answer", "all"] = "answer"
+    confidence_loss: bool = Field(True, description="the adaptive confidence term (METHOD.md section 3); "
+                                  "false = cross-entropy alone (the paper's Table 1 rows I-II)")
     zero3_persistence_threshold: int = Field(100_000, ge=0, description="ZeRO-3: params smaller stay whole")
     motion_join: Literal["auto", "hash", "broadcast"] = Field(
         "auto", description="pairs x motion join: hash (Ray Data join, any size) or broadcast (the used "

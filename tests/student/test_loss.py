@@ -89,3 +89,12 @@ def test_level_weight_counts_the_level_word_w_times():
         confidence_loss(logits, labels, 0.5, level_weight=5.0)
     with pytest.raises(ValueError, match="answer tokens"):
         confidence_loss(logits, labels, 0.5, level_weight=5.0, level_pos=torch.tensor([1, 3]))
+
+
+def test_without_the_confidence_term_the_loss_is_the_cross_entropy():
+    logits, labels = _batch()
+    on = confidence_loss(logits, labels, 0.5)
+    off = confidence_loss(logits, labels, 0.5, confidence=False)
+    assert on["lam"].item() > 0 and off["lam"].item() == 0
+    assert off["loss"].item() == pytest.approx(off["ce"].item())
+    assert off["loss"].item() != pytest.approx(on["loss"].item())

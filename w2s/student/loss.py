@@ -47,11 +47,12 @@ def _entropy(logits: torch.Tensor) -> torch.Tensor:
 def confidence_loss(logits: torch.Tensor, labels: torch.Tensor, step_frac: float,
                     attention_mask: torch.Tensor | None = None, entropy_over: str = "answer",
                     schedule: ConfidenceSchedule = ConfidenceSchedule(), level_weight: float = 1.0,
-                    level_pos: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                    level_pos: torch.Tensor | None = None, confidence: bool = True) -> dict[str, torch.Tensor]:
     """`logits` (B, L, V) of a causal LM and `labels` (B, L) with IGNORE outside the answer.
     Position t predicts labels[t + 1]; `level_pos` (B,) = the positions whose logits predict
     the level word (needed when level_weight != 1). Returns loss, ce, entropy, alpha, lam,
-    temperature."""
+    temperature. `confidence=False`: lambda = 0, the cross-entropy alone (the paper's Table 1
+    rows without the confidence loss)."""
     logits, targets = logits[:, :-1], labels[:, 1:]
     answer = targets != IGNORE
     if not answer.any():
@@ -79,7 +80,7 @@ def confidence_loss(logits: torch.Tensor, labels: torch.Tensor, step_frac: float
         raise ValueError("entropy_over must be 'answer' or 'all'")
     t = schedule.temperature(step_frac)
     alpha = torch.sigmoid((h.detach() - ce.detach()) / t)  # = e^(H/T) / (e^(H/T) + e^(CE/T))
-    lam = schedule.ramp(step_frac) * alpha
+    lam = schedule.ramp(step_frac) * alpha * float(confidence)
     loss = (1 - lam) * ce + lam * h
     return {"loss": loss, "ce": ce.detach(), "entropy": h.detach(), "alpha": alpha,
             "lam": lam, "temperature": torch.tensor(t)}
