@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -18,10 +19,35 @@ import urllib.request
 import psutil
 
 BINDIR = os.path.dirname(sys.executable)
+HEAD_ATTEMPTS = 3
+
+
+def _ephemeral() -> range:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            lo, hi = map(int, fh.read().split())
+        return range(lo, hi + 1)
+    except OSError:
+        return range(32768, 61000)
 
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free port outside the kernel's ephemeral range (and Ray's worker ports 10002-19999):
+    a port from bind(0) is free when asked but is handed out again to the next process that
+    binds 0, and Ray's own GCS, raylet and agents do that before the dashboard binds the port
+    we chose (the head then lost its dashboard port)."""
+    eph = _ephemeral()
+    for _ in range(200):
+        port = random.randrange(20000, 32768)
+        if port in eph:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no luck: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -30,18 +56,6 @@ def ray_env(extra: dict | None = None) -> dict:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", **(extra or {})}
     env["PATH"] = BINDIR + os.pathsep + env.get("PATH", "")
     return env
-
-
-def wait_for_dashboard(head: subprocess.Popen, dash: int, timeout_s: float = 180) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        assert head.poll() is None, "ray start --head exited"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{dash}/api/version", timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError("the Ray dashboard did not come up")
 
 
 def stop_tree(proc: subprocess.Popen) -> None:
@@ -68,13 +82,46 @@ class LocalCluster:
 
     def __init__(self, head_cpus: int = 0, env: dict | None = None, object_store_mb: int = 1024):
         self.env, self.object_store = ray_env(env), object_store_mb * 2**20
-        self.port, self.dash = free_port(), free_port()
         # its own temp dir: the address file `ray start` writes stays out of /tmp/ray, where a later
         # ray.init() (here or a user's) would find it and try to join this cluster after it is gone
         self.temp = tempfile.mkdtemp(prefix="w2s-ray-", dir="/tmp")
-        self.procs = [self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}",
-                                  "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dash}")]
-        wait_for_dashboard(self.procs[0], self.dash)
+        for attempt in range(HEAD_ATTEMPTS):
+            # a free port is free when asked, not when the head binds it: under pytest-xdist the
+            # other worker's Ray processes took the dashboard's port once (the head then exited)
+            self.port, self.dash, self.procs = free_port(), free_port(), []
+            self.procs = [self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}",
+                                      f"--ray-client-server-port={free_port()}", "--dashboard-host=127.0.0.1",
+                                      f"--dashboard-port={self.dash}",
+                                      f"--dashboard-agent-listen-port={free_port()}")]
+            if self._wait_for_head():
+                return
+            stop_tree(self.procs[0])
+            if attempt == HEAD_ATTEMPTS - 1:
+                logs = self.node_logs()
+                shutil.rmtree(self.temp, ignore_errors=True)
+                raise AssertionError(f"ray start --head: a port was taken {HEAD_ATTEMPTS} times:\n" + logs)
+
+    def _wait_for_head(self, timeout_s: float = 180) -> bool:
+        """True once the dashboard answers; False when the head lost a port to another process
+        (retry on new ports); any other failure raises with the head's output."""
+        head, log = self.procs[0], os.path.join(self.temp, "node0.log")
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            with open(log) as fh:
+                text = fh.read()
+            if "address already in use" in text or "already occupied" in text:
+                return False
+            if head.poll() is not None:
+                shutil.rmtree(self.temp, ignore_errors=True)
+                raise AssertionError("ray start --head exited:\n" + text[-3000:])
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.dash}/api/version", timeout=2):
+                    return True
+            except OSError:
+                time.sleep(1)
+        logs = self.node_logs()
+        stop_tree(head)
+        raise TimeoutError("the Ray dashboard did not come up:\n" + logs)
 
     @property
     def address(self) -> str:
