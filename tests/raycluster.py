@@ -86,13 +86,13 @@ class LocalCluster:
         # ray.init() (here or a user's) would find it and try to join this cluster after it is gone
         self.temp = tempfile.mkdtemp(prefix="w2s-ray-", dir="/tmp")
         for attempt in range(HEAD_ATTEMPTS):
-            # a free port is free when asked, not when the head binds it: under pytest-xdist the
-            # other worker's Ray processes took the dashboard's port once (the head then exited)
+            # a free port is free when asked, not when the head binds it: another process took the
+            # dashboard's port once (the head then exited); a new head gets new ports (node0.log again)
             self.port, self.dash, self.procs = free_port(), free_port(), []
-            self.procs = [self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}",
-                                      f"--ray-client-server-port={free_port()}", "--dashboard-host=127.0.0.1",
-                                      f"--dashboard-port={self.dash}",
-                                      f"--dashboard-agent-listen-port={free_port()}")]
+            self.procs.append(self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}",
+                                          f"--ray-client-server-port={free_port()}", "--dashboard-host=127.0.0.1",
+                                          f"--dashboard-port={self.dash}",
+                                          f"--dashboard-agent-listen-port={free_port()}"))
             if self._wait_for_head():
                 return
             stop_tree(self.procs[0])
