@@ -34,20 +34,26 @@ ROWS: dict[str, tuple[dict, dict]] = {
     "synthetic_only": ({"kinds": "synthetic"}, {}),
     "darken_blur_only": ({"families": FEW_FAMILIES}, {}),
     "synthetic_darken_blur": ({"kinds": "synthetic", "families": FEW_FAMILIES}, {}),
+    "synthetic_sources_3": ({"sources": 3}, {}),
     "epochs_12": ({}, {"train.epochs": 12}),
     "level_weight_1": ({}, {"train.level_weight": 1}),
     "lr_3e-4": ({}, {"train.lr": "{vision_tower: 3.0e-4, projector: 3.0e-4, motion_projector: 3.0e-4, llm: 3.0e-4}"}),
     "no_mirror": ({}, {"train.mirror_pairs": "false"}),
+    "no_augment": ({}, {"train.augment": "false"}),
     "ddp": ({}, {"train.strategy": "ddp"}),
     "no_confidence": ({}, {"train.confidence_loss": "false"}),
 }
 
 
-def select_pairs(pairs, kinds: str | None = None, families=None):
-    """The stage-1 pairs a row trains on: ensemble ones are `family == "ensemble"`."""
+def select_pairs(pairs, kinds: str | None = None, families=None, sources: int | None = None):
+    """The stage-1 pairs a row trains on: ensemble ones are `family == "ensemble"`; `sources`
+    keeps the synthetic pairs of the first N rendered source videos (sorted) only."""
     import pandas as pd
 
     keep = pd.Series(True, index=pairs.index)
+    if sources:
+        first = sorted(pairs.loc[pairs["kind"] != "ensemble", "source"].unique())[:sources]
+        keep &= (pairs["kind"] == "ensemble") | pairs["source"].isin(first)
     if kinds == "synthetic":
         keep &= pairs["kind"] != "ensemble"
     if families:
@@ -67,6 +73,16 @@ def train(work: str, name: str, pairs_path: str, seed: int, sets: dict) -> float
     if p.returncode:
         raise RuntimeError(p.stdout[-3000:] + p.stderr[-3000:])
     return time.time() - t0
+
+
+def cache_heldout_motion(work: str, pairs_path: str) -> None:
+    """The motion features of the held-out videos, through the cache_motion stage."""
+    cmd = [sys.executable, "-m", "ray_jobs", "cache_motion", "--config", CONFIG, "--set", f"run_dir={work}",
+           "--set", f"motion.pairs={pairs_path}", "--set", "ray.progress_bars=false"]
+    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError(p.stdout[-3000:] + p.stderr[-3000:])
 
 
 def held_out(work: str, name: str, heldout, max_frames: int) -> dict:
@@ -90,12 +106,15 @@ def main(argv=None) -> int:
         print(f"no {args.run_dir}: run `make demo` first (ablation skipped)", flush=True)
         return 0
     run = RunDir(os.path.abspath(args.run_dir))
-    pairs, heldout = run.read_pairs(1), run.read_pairs(stage="heldout")
+    pairs, heldout = run.read_pairs(stage=1), run.read_pairs(stage="heldout")
     if pairs.empty or heldout.empty:
         p.error(f"{args.run_dir}: no stage-1 or held-out pairs; run `make demo` first")
     work = os.path.join(CACHE, "ablation")
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(os.path.join(run.root, "motion"), os.path.join(work, "motion"))
+    held_path = os.path.join(work, "pairs_heldout.parquet")
+    heldout.to_parquet(held_path, index=False)
+    cache_heldout_motion(work, held_path)  # the demo computes them in its `heldout` actors, uncached
     max_frames = load_config(CONFIG).train.max_frames
     out = {"what": "held-out pair accuracy of the demo's stage-1 student, one change per row (chance: "
                    "direction 0.5, level 0.2)", "run_dir": args.run_dir, "heldout_pairs": len(heldout),

@@ -26,7 +26,7 @@ from ray_jobs.console import console
 from ray_jobs.scorer_pool import score_many
 from ray_jobs.teacher_pool import score_videos
 from w2s import rundir, uri
-from w2s.benchmarks import domain_of, load, load_csv
+from w2s.benchmarks import domain_of, load, load_csv, miniature
 from w2s.benchmarks.proxy import NOTE, proxy_from_pairs
 from w2s.config import stage_name
 from w2s.evaluation import PREDICTION_COLUMNS, markdown, summarize
@@ -132,6 +132,10 @@ def run(cfg) -> dict:
     console.print(table)
     if info["proxy_note"]:
         console.print(f"NOTE: {NOTE}.")
+    table1 = miniature.load()
+    if table1 is not None:
+        console.print(f"weak-to-strong in miniature ({miniature.path()}; {miniature.NOTE}):\n"
+                      + miniature.markdown(table1))
     return info
 
 

@@ -44,7 +44,7 @@ from w2s.pairs import PAIR_COLUMNS, pick_sources, synthetic_pairs
 
 STAGE = "mine_pairs"
 MINING_COLUMNS = ["weak_model", "direction", "level", "first_weak", "second_weak", "first_student",
-                  "second_student", "student_probs", "predicted"]
+                  "second_student", "student_probs", "predicted", "replay_of"]
 
 
 def pool_scores(cfg, run_dir: rundir.RunDir, prev: str) -> pd.DataFrame:
@@ -132,6 +132,15 @@ def keep_balanced(mis: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return shuffled.assign(_r=rank.to_numpy()).sort_values(["_r", "kind"]).head(n).drop(columns="_r")
 
 
+def replayed(run_dir: rundir.RunDir, n: int, count: int, seed: int) -> pd.DataFrame:
+    """`count` pairs of stage n-1's training table, its replays included (a seeded sample, labels kept,
+    `replay_of` = n-1)."""
+    if not count:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    prev = run_dir.read_pairs(stage=n - 1)
+    return prev.sample(n=min(count, len(prev)), random_state=seed).assign(replay_of=n - 1).reset_index(drop=True)
+
+
 def _gmad_table(g: pd.DataFrame, probs: np.ndarray, n: int) -> pd.DataFrame:
     lab = label_with_student(g, probs)
     return lab.assign(kind="gmad", family="gmad", levels="", stage=n, source="", predicted=lab["label"])
@@ -161,7 +170,8 @@ def run(cfg) -> dict:
     checked = with_predictions(syn_ok, sp_ok)
     mis = misclassified(checked)
     kept = keep_balanced(mis, cfg.mining.synthetic_pairs, cfg.mining.seed + n)
-    pairs = pd.concat([gmad, kept], ignore_index=True).reindex(columns=PAIR_COLUMNS + MINING_COLUMNS)
+    replay = replayed(run_dir, n, cfg.mining.replay_pairs, cfg.mining.seed + n)
+    pairs = pd.concat([gmad, kept, replay], ignore_index=True).reindex(columns=PAIR_COLUMNS + MINING_COLUMNS)
     run_dir.write_pairs(pairs, n)
     uri.write_parquet(uri.join(run_dir.mining_dir(n), "gmad_pairs.parquet"), gmad)
     uri.write_parquet(uri.join(run_dir.mining_dir(n), "synthetic_checked.parquet"), checked)
@@ -189,7 +199,7 @@ def _finish(record, cfg, scores, gmad, checked, probs, mis, kept, pairs, sources
         synthetic_sources=sources, synthetic_checked=n_checked, synthetic_misclassified=len(mis),
         misclassification_rate=(len(mis) / n_checked) if n_checked else None,
         fresh_level_accuracy=acc["level"], fresh_direction_accuracy=acc["direction"], synthetic_kept=len(kept),
-        pairs=len(pairs), failures=failures,
+        replayed=int(pairs["replay_of"].notna().sum()), pairs=len(pairs), failures=failures,
         label_balance={k: int(v) for k, v in pairs["label"].value_counts().items()},
         label_balance_by_kind=pairs.groupby(["kind", "label"]).size().unstack(fill_value=0).to_dict(orient="index"))
 

@@ -157,3 +157,33 @@ def test_comparison_blocks_keep_a_synthetic_group_together():
     assert sorted(r for b in out for r in b["row"]) == list(range(11))  # every pair once
     assert [sorted(b["row"]) for b in out[:2]] == [[0, 1, 3], [2, 4, 5]]  # one block per (source, family)
     assert [len(b) for b in out[2:]] == [2, 2, 1] and list(out[2]["first_uri"]) == ["v", "w"]  # sorted
+
+
+def test_replay_adds_a_seeded_sample_of_the_earlier_stage_with_its_labels(tmp_path):
+    from ray_jobs.mine_pairs import replayed
+    from w2s.pairs import PAIR_COLUMNS
+    from w2s.rundir import RunDir
+
+    run = RunDir(str(tmp_path))
+    prev = pd.DataFrame({"first_uri": [f"a{i}.mp4" for i in range(30)], "second_uri": [f"b{i}.mp4" for i in range(30)],
+                         "label": [LEVELS[i % 5] for i in range(30)], "kind": "spatial", "family": "blur",
+                         "levels": "1-2", "stage": 1, "source": "s.mp4"})[PAIR_COLUMNS]
+    run.write_pairs(prev, 1)
+    assert replayed(run, 2, 0, seed=3).empty
+    r = replayed(run, 2, 12, seed=3)
+    assert len(r) == 12 and (r["replay_of"] == 1).all() and not r.duplicated(["first_uri"]).any()
+    back = prev.set_index("first_uri").loc[r["first_uri"]]
+    assert (back["label"].to_numpy() == r["label"].to_numpy()).all()  # labels kept, pair by pair
+    assert r.equals(replayed(run, 2, 12, seed=3)) and not r.equals(replayed(run, 2, 12, seed=4))
+    assert len(replayed(run, 2, 100, seed=3)) == 30  # never more than the stage had
+
+
+def test_later_stages_train_at_the_scaled_learning_rate():
+    from w2s.config import TrainCfg
+    from w2s.student.engine import stage_lrs
+
+    tc = TrainCfg(lr={"vision_tower": 1e-3, "projector": 2e-3, "motion_projector": 1e-3, "llm": 1e-3},
+                  later_lr_scale=0.25)
+    assert stage_lrs(tc, 1) == tc.lr
+    assert stage_lrs(tc, 2) == pytest.approx({k: v * 0.25 for k, v in tc.lr.items()})
+    assert stage_lrs(TrainCfg(), 3) == TrainCfg().lr

@@ -126,6 +126,8 @@ class TrainCfg(_Model):
     lr: dict[Part, float] = Field(default_factory=lambda: {"vision_tower": 2e-6, "projector": 1e-5,
                                                            "motion_projector": 1e-5, "llm": 1e-5})
     weight_decay: float = Field(0.0, ge=0)
+    later_lr_scale: float = Field(1.0, gt=0, description="stage N > 1 (initialised from student N-1) trains "
+                                  "at every `lr` times this (README: weak-to-strong)")
     warmup_frac: float = Field(0.03, ge=0, lt=1, description="linear warm-up, then cosine to 0")
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, ge=1, description="optimizer steps; null = from epochs")
@@ -210,6 +212,9 @@ class MiningCfg(_Model):
                                    "misclassified check (never used by an earlier stage)")
     families: list[str] | None = Field(None, description="distortion families of the fresh renders; null = "
                                        "pairs.families")
+    replay_pairs: int = Field(0, ge=0, description="pairs of stage N-1's training table (a seeded sample, "
+                              "their labels kept) added to stage N's, so the student keeps what it learned "
+                              "(README: weak-to-strong)")
     temperature: float = Field(1.0, gt=0, description="softmax temperature of the student's comparisons")
     batch_size: int = Field(8, ge=1, description="pairs per student call (the scorer actors of `scoring`)")
     shard_above: int = Field(2_000_000, ge=0, description="videos above which gMAD runs level by level on Ray "

@@ -4,6 +4,7 @@ whose stage has not run returns None and is left out."""
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pandas as pd
@@ -292,4 +293,23 @@ def _scatter(ctx: Ctx, preds: pd.DataFrame) -> str:
     return ctx.save(fig, "eval_scatter.png")
 
 
-SECTIONS = [overview, subset, teachers, pairs, training, anchors, scores, evaluation]
+def weak_to_strong(ctx: Ctx) -> Section | None:
+    """bench/w2s.py's miniature Table 1, when its result exists (w2s.benchmarks.miniature)."""
+    from w2s.benchmarks import miniature
+
+    result = miniature.load()
+    if result is None:
+        return None
+    sec = Section("weak_to_strong", "Weak-to-strong in miniature (bench/w2s.py)")
+    sec.text(f"{miniature.NOTE}; result {miniature.path()}" + ("" if result.get("complete") else
+                                                               " (incomplete: the bench was stopped)"), "note")
+    sec.table(miniature.table(result))
+    fig = os.path.join(os.path.dirname(miniature.path()), "w2s.png")
+    if result.get("figure") and os.path.exists(fig):
+        with open(fig, "rb") as fh:
+            uri.write_bytes(uri.join(ctx.out, "w2s_table1.png"), fh.read())
+        sec.image("w2s_table1.png", "SRCC per row, in-domain vs OOD (whiskers: min-max over seeds)")
+    return sec
+
+
+SECTIONS = [overview, subset, teachers, pairs, training, anchors, scores, evaluation, weak_to_strong]

@@ -43,6 +43,12 @@ def parts(student) -> dict[str, list[nn.Parameter]]:
     }
 
 
+def stage_lrs(tc, stage: int) -> dict[str, float]:
+    """train.lr for the method's stage 1; stage N > 1 (a student going on from N-1): x later_lr_scale."""
+    scale = tc.later_lr_scale if stage > 1 else 1.0
+    return {k: v * scale for k, v in tc.lr.items()}
+
+
 def param_groups(student, tune: list[str], lrs: dict[str, float], weight_decay: float) -> list[dict]:
     """Freeze everything but `tune`; one AdamW group per tuned part with its own lr."""
     unknown = set(tune) - set(PART_NAMES)
