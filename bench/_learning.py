@@ -66,8 +66,9 @@ def build(pool_dir, run) -> dict:
     return {"run": run, "sets": sets, "paths": paths, "manifest": manifest}
 
 
-def pair_accuracy_of(run: str, name: str, pairs: pd.DataFrame, max_frames: int) -> dict:
-    """Direction and level accuracy of student `name` (under run/student/) on `pairs`, 8 per call."""
+def pair_accuracy_of(run: str, name: str, pairs: pd.DataFrame, max_frames: int, by: str | None = None) -> dict:
+    """Direction and level accuracy of student `name` (under run/student/) on `pairs`, 8 per call;
+    with `by` (a column), also per value of it under "by"."""
     from w2s.rundir import RunDir
     from w2s.student.infer import PairScorer
     from w2s.student.preference import pair_accuracy
@@ -76,7 +77,11 @@ def pair_accuracy_of(run: str, name: str, pairs: pd.DataFrame, max_frames: int) 
                                         max_frames=max_frames)
     probs = np.concatenate([scorer.pair_probabilities_batch(list(zip(c["first_uri"], c["second_uri"], strict=True)))
                             .numpy() for _, c in pairs.groupby(np.arange(len(pairs)) // 8)])
-    return pair_accuracy(probs, pairs["label"])
+    out = pair_accuracy(probs, pairs["label"])
+    if by:
+        out["by"] = {str(k): pair_accuracy(probs[g.index.to_numpy()], g["label"])
+                     for k, g in pairs.reset_index(drop=True).groupby(by)}
+    return out
 
 
 def held_out_accuracy(data, name) -> float:

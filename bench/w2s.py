@@ -56,9 +56,15 @@ STUDENT_ROWS = {  # row -> (student name, what it adds)
     "I": ("ensemble_ce", "ensemble pairs only, cross-entropy alone"),
     "II": ("ensemble_synthetic_ce", "+ synthetic pairs (cross-entropy alone)"),
     "III": ("stage1", "+ confidence loss (the pipeline's stage 1)"),
-    "IV": ("stage2", "+ stage 2 (gMAD + misclassified synthetic, labelled by III)"),
-    "V": ("stage3", "+ stage 3"),
+    "IV": ("stage2", "+ stage 2 (gMAD + misclassified synthetic, labelled by III), as METHOD.md prints it"),
+    "V": ("stage3", "+ stage 3, as METHOD.md prints it"),
 }
+# stages 2-3 as METHOD.md prints them, and with the two changes README: weak-to-strong measures
+# (replay of the earlier stage's pairs, a lower learning rate going on from a student)
+AS_PRINTED = {"mining.replay_pairs": 0, "train.later_lr_scale": 1.0}
+REPLAY = {"mining.replay_pairs": 80, "train.later_lr_scale": 0.3}
+VARIANT_ROWS = {"IV-r": ("stage2", "IV + replay of 80 stage-1 pairs, lr x0.3"),
+                "V-r": ("stage3", "V + replay of 80 stage-2 pairs, lr x0.3")}
 
 
 def stage(cmd: list[str], sets: dict, log: str) -> None:
@@ -96,7 +102,7 @@ def test_videos(rendered, test) -> dict:
     r = rendered.assign(content=rendered["source"].map(src))
     top = r.groupby("family")["level"].transform("max")
     r = r.assign(mos=(top + 1 - r["level"]).astype(float),
-                 group=r["source"].str.rsplit("/", n=1).str[-1] + "/" + r["family"])
+                 group=r["source"].astype(str).str.rsplit("/", n=1).str[-1] + "/" + r["family"].astype(str))
     trained = ~r["family"].isin(OOD_FAMILIES)
     parts = {"in-domain": r[trained & r["content"].isin(IN_DOMAIN_SOURCES)],
              "ood-content": r[trained & r["content"].isin(OOD_CONTENT_SOURCES)],
@@ -149,10 +155,9 @@ def seed_dir(work: str, base: str, seed: int) -> str:
     return out
 
 
-def run_seed(data: dict, work: str, seed: int, teachers: bool, log: str) -> str:
-    """Rows I-V at one seed, then `evaluate` on the three splits. Returns the seed's run dir."""
-    import pandas as pd
-
+def run_seed(data: dict, work: str, seed: int, teachers: bool, log: str) -> tuple[str, str]:
+    """Rows I-V (and IV-r, V-r) at one seed, then `evaluate` on the three splits. Returns the
+    seed's run dir and its stages-2-3 variant's (a copy made after stage 1)."""
     from w2s.rundir import RunDir
 
     run = seed_dir(work, data["base"], seed)
@@ -165,14 +170,24 @@ def run_seed(data: dict, work: str, seed: int, teachers: bool, log: str) -> str:
         row_sets = {**sets, "train.name": name, "train.pairs": path, "train.confidence_loss": "false"}
         stage(["ray_jobs", "train_student"], row_sets, log)
         stage(["ray_jobs", "anchors"], row_sets, log)
-    stage(["ray_jobs.pipeline"], {**sets, "stages": 3, "score_last_stage": "false"}, log)
-    benches = ", ".join(f"{{name: {k}, csv: {v}, domain: {'in-domain' if k == 'in-domain' else 'ood'}}}"
-                        for k, v in data["csvs"].items())
-    names = ", ".join(n for n, _ in STUDENT_ROWS.values())
-    stage(["ray_jobs", "evaluate"], {**sets, "eval.benchmarks": f"[{benches}]", "eval.checkpoints": f"[{names}]",
-                                     "eval.teachers": str(teachers).lower(), "eval.proxy": "false"}, log)
-    assert len(pd.read_parquet(RunDir(run).eval_predictions(STUDENT_ROWS["I"][0])))
-    return run
+    stage(["ray_jobs.pipeline"], {**sets, "stages": 1, "score_last_stage": "true"}, log)  # row III, scored
+    variant = run + "_replay"
+    shutil.rmtree(variant, ignore_errors=True)
+    shutil.copytree(run, variant, symlinks=True)
+    stage(["ray_jobs.pipeline"], {**sets, **AS_PRINTED, "stages": 3, "score_last_stage": "false"}, log)
+    stage(["ray_jobs.pipeline"], {**sets, **REPLAY, "run_dir": variant, "stages": 3, "score_last_stage": "false"}, log)
+    for where, names, with_teachers in ((run, [n for n, _ in STUDENT_ROWS.values()], teachers),
+                                        (variant, ["stage2", "stage3"], False)):
+        stage(["ray_jobs", "evaluate"], {**sets, "run_dir": where, "eval.benchmarks": benchmarks(data["csvs"]),
+                                         "eval.checkpoints": f"[{', '.join(names)}]",
+                                         "eval.teachers": str(with_teachers).lower()}, log)
+    return run, variant
+
+
+def benchmarks(csvs: dict) -> str:
+    """The three splits as `eval.benchmarks` (custom CSV benchmarks), YAML flow."""
+    return "[" + ", ".join(f"{{name: {k}, csv: {v}, domain: {'in-domain' if k == 'in-domain' else 'ood'}}}"
+                           for k, v in csvs.items()) + "]"
 
 
 def within_groups(pred) -> dict:
@@ -234,7 +249,9 @@ def goals(rows: dict) -> dict:
     out = {"best_teacher_in_domain": best_in, "best_teacher_ood": best_ood,
            "III_ge_best_teacher_in_domain": m("III", "in-domain_srcc") >= m(best_in, "in-domain_srcc"),
            "III_above_best_teacher_ood_by_0.05": m("III", "ood_srcc") >= m(best_ood, "ood_srcc") + 0.05}
-    for a, b in (("IV", "III"), ("V", "IV")):
+    for a, b in (("IV", "III"), ("V", "IV"), ("IV-r", "III"), ("V-r", "IV-r")):
+        if not (rows.get(a, {}).get("agg") and rows.get(b, {}).get("agg")):
+            continue
         for split in ("in-domain", "ood"):
             k = f"{split}_srcc"
             out[f"{a}_ge_{b}_{split}_within_spread"] = m(a, k) >= m(b, k) - max(sp(a, k), sp(b, k))
@@ -252,11 +269,10 @@ def figure(rows: dict, path: str) -> str:
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for i, (split, color) in enumerate((("in-domain", "tab:blue"), ("ood", "tab:orange"))):
-        mean = [rows[r]["agg"][f"{split}_srcc"]["mean"] for r in names]
-        lo = [rows[r]["agg"][f"{split}_srcc"]["mean"] - min(rows[r]["seeds"][s][split]["srcc"] for s in rows[r]["seeds"])
-              for r in names]
-        hi = [max(rows[r]["seeds"][s][split]["srcc"] for s in rows[r]["seeds"]) - rows[r]["agg"][f"{split}_srcc"]["mean"]
-              for r in names]
+        vals = [[v[split]["srcc"] for v in rows[r]["seeds"].values()] for r in names]
+        mean = [float(np.mean(v)) for v in vals]
+        lo = [max(0.0, m - min(v)) for m, v in zip(mean, vals, strict=True)]
+        hi = [max(0.0, max(v) - m) for m, v in zip(mean, vals, strict=True)]
         ax.bar(x + (i - 0.5) * 0.38, mean, 0.38, yerr=[lo, hi], capsize=3, color=color, label=split)
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xticks(x, names)
@@ -276,7 +292,8 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every stage (repeatable)")
     p.add_argument("--work", default=os.path.join(CACHE, "w2s"), help="where the runs go (rebuilt)")
-    p.add_argument("--keep-base", action="store_true", help="reuse --work's base run (same pool and splits)")
+    p.add_argument("--keep-base", action="store_true", help="reuse --work's base run (same pool and splits; "
+                   "a base cut short goes on where it stopped)")
     args = p.parse_args(argv)
     CONFIG_PATH[0], args.work = os.path.abspath(args.config), os.path.abspath(args.work)
     t_start = time.time()
@@ -285,9 +302,10 @@ def main(argv=None) -> int:
     meta = os.path.join(args.work, "base.json")
     if args.keep_base and os.path.exists(meta):
         data = json.load(open(meta))
-    else:
-        shutil.rmtree(args.work, ignore_errors=True)
-        os.makedirs(args.work)
+    else:  # --keep-base without a finished base: build it in place (the stages resume)
+        if not args.keep_base:
+            shutil.rmtree(args.work, ignore_errors=True)
+        os.makedirs(args.work, exist_ok=True)
         print("base: pool, splits, shared stages, test renders", flush=True)
         t0 = time.time()
         data = build_base(args.work, sets, os.path.join(args.work, "base.log"))
@@ -296,15 +314,18 @@ def main(argv=None) -> int:
     out = {"what": __doc__.split("\n\n")[0], "config": os.path.relpath(CONFIG_PATH[0], ROOT), "sets": sets,
            "pool": data["pool"], "videos": data["videos"], "base_s": data.get("base_s"), "seeds": args.seeds,
            "rows": {t: {"what": "weak teacher", "seeds": {}} for t in TEACHERS}}
-    out["rows"].update({r: {"what": w, "student": n, "seeds": {}} for r, (n, w) in STUDENT_ROWS.items()})
+    out["rows"].update({r: {"what": w, "student": n, "seeds": {}} for r, (n, w) in {**STUDENT_ROWS, **VARIANT_ROWS}.items()})
+    out["stages_2_3"] = {"as_printed": AS_PRINTED, "replay": REPLAY}
     for i, seed in enumerate(args.seeds):
         print(f"seed {seed}", flush=True)
         t0 = time.time()
-        run = run_seed(data, args.work, seed, teachers=(i == 0), log=os.path.join(args.work, f"seed{seed}.log"))
+        run, variant = run_seed(data, args.work, seed, teachers=(i == 0), log=os.path.join(args.work, f"seed{seed}.log"))
         for t in TEACHERS if i == 0 else ():  # weight-free teachers: the same scores at every seed
             out["rows"][t]["seeds"] = {s: model_figures(run, t) for s in args.seeds}
         for r, (name, _) in STUDENT_ROWS.items():
             out["rows"][r]["seeds"][seed] = model_figures(run, name)
+        for r, (name, _) in VARIANT_ROWS.items():
+            out["rows"][r]["seeds"][seed] = model_figures(variant, name)
         out.setdefault("seed_s", {})[seed] = round(time.time() - t0, 1)
         for r in out["rows"].values():
             r["agg"] = aggregate(r["seeds"])
