@@ -190,6 +190,26 @@ def benchmarks(csvs: dict) -> str:
                            for k, v in csvs.items()) + "]"
 
 
+def stage_records(run: str, names: list[str]) -> dict:
+    """Per student: its held-out pair accuracy (`heldout`) and, for a mined stage, what mining
+    found (pairs, replayed, the teacher's misclassification rate, the labels' balance)."""
+    from w2s import uri
+    from w2s.rundir import RunDir
+
+    rd, out = RunDir(run), {}
+    for name in names:
+        held = rd.stage_record("heldout", name)
+        mine = rd.stage_record("mine_pairs", name)
+        h = uri.read_json(held) if uri.exists(held) else {}
+        m = uri.read_json(mine) if uri.exists(mine) else {}
+        out[name] = {"heldout_direction": (h.get("accuracy") or {}).get("direction"),
+                     "heldout_level": (h.get("accuracy") or {}).get("level"),
+                     **({k: m.get(k) for k in ("pairs", "gmad_pairs", "synthetic_kept", "replayed",
+                                               "misclassification_rate", "fresh_direction_accuracy",
+                                               "label_balance")} if m else {})}
+    return out
+
+
 def within_groups(pred) -> dict:
     """Mean over (clip, family) groups of SRCC and PLCC between prediction and level order."""
     import numpy as np
@@ -294,7 +314,11 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=os.path.join(CACHE, "w2s"), help="where the runs go (rebuilt)")
     p.add_argument("--keep-base", action="store_true", help="reuse --work's base run (same pool and splits; "
                    "a base cut short goes on where it stopped)")
+    p.add_argument("--summarise", action="store_true", help="no training: redo the figures, the stage records, the "
+                   "goals and the plot from --work's seed runs (a bench cut short keeps what it measured)")
     args = p.parse_args(argv)
+    if args.summarise:
+        return summarise(os.path.abspath(args.work))
     CONFIG_PATH[0], args.work = os.path.abspath(args.config), os.path.abspath(args.work)
     t_start = time.time()
     # eval.proxy off: the pipeline's own `evaluate` step is replaced by the splits' one
@@ -326,6 +350,8 @@ def main(argv=None) -> int:
             out["rows"][r]["seeds"][seed] = model_figures(run, name)
         for r, (name, _) in VARIANT_ROWS.items():
             out["rows"][r]["seeds"][seed] = model_figures(variant, name)
+        out.setdefault("stage_records", {})[seed] = {"as_printed": stage_records(run, ["stage1", "stage2", "stage3"]),
+                                                     "replay": stage_records(variant, ["stage2", "stage3"])}
         out.setdefault("seed_s", {})[seed] = round(time.time() - t0, 1)
         for r in out["rows"].values():
             r["agg"] = aggregate(r["seeds"])
@@ -335,6 +361,35 @@ def main(argv=None) -> int:
         write_result("w2s", out)  # after every seed: a stopped run keeps what it measured
     out["goals"] = goals(out["rows"])
     out["total_s"] = round(time.time() - t_start, 1)
+    out["figure"] = os.path.relpath(figure(out["rows"], os.path.join(ROOT, "bench", "results", "w2s.png")), ROOT)
+    print(json.dumps(out["goals"], indent=1))
+    print(write_result("w2s", out))
+    return 0
+
+
+def summarise(work: str) -> int:
+    """bench/results/w2s.json again from the seed runs under `work` (the seeds that finished)."""
+    from w2s.rundir import RunDir
+
+    out = json.load(open(os.path.join(ROOT, "bench", "results", "w2s.json")))
+    done = [int(d[4:]) for d in sorted(os.listdir(work)) if d.startswith("seed") and d[4:].isdigit()
+            and os.path.exists(RunDir(os.path.join(work, d + "_replay")).eval_predictions("stage3"))]
+    for seed in done:
+        run = os.path.join(work, f"seed{seed}")
+        for r, (name, _) in STUDENT_ROWS.items():
+            out["rows"][r]["seeds"][str(seed)] = model_figures(run, name)
+        for r, (name, _) in VARIANT_ROWS.items():
+            out["rows"][r]["seeds"][str(seed)] = model_figures(run + "_replay", name)
+        out.setdefault("stage_records", {})[str(seed)] = {
+            "as_printed": stage_records(run, ["stage1", "stage2", "stage3"]),
+            "replay": stage_records(run + "_replay", ["stage2", "stage3"])}
+    for t in TEACHERS:
+        out["rows"][t]["seeds"] = {str(s): model_figures(os.path.join(work, f"seed{done[0]}"), t) for s in done}
+    for r in out["rows"].values():
+        r["seeds"] = {k: v for k, v in r["seeds"].items() if int(k) in done}
+        r["agg"] = aggregate(r["seeds"])
+    out["seeds"], out["complete"] = done, len(done) >= 3
+    out["goals"] = goals(out["rows"])
     out["figure"] = os.path.relpath(figure(out["rows"], os.path.join(ROOT, "bench", "results", "w2s.png")), ROOT)
     print(json.dumps(out["goals"], indent=1))
     print(write_result("w2s", out))
