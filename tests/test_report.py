@@ -43,3 +43,29 @@ def test_only_the_stages_that_ran_and_a_corrupt_file_costs_its_section_only(tmp_
     assert '<section id="training">' not in page and '<section id="subset">' not in page
     assert '<section id="evaluation">' in page and "could not be built" in page
     assert (tmp_path / "report" / "teacher_scores.png").stat().st_size > 1000
+
+
+def test_an_evaluated_run_shows_the_miniature_table_1_when_the_bench_result_exists(tmp_path, monkeypatch):
+    import json
+
+    from w2s.benchmarks import miniature
+
+    agg = {f"{s}_{k}": {"mean": m, "std": 0.01, "spread": 0.02, "n": 3}
+           for s in ("in-domain", "ood", "ood-content", "ood-family") for k, m in (("srcc", 0.4321), ("plcc", 0.5))}
+    result = {"rows": {"niqe": {"what": "weak teacher", "seeds": {"0": {}}, "agg": agg},
+                       "III": {"what": "+ confidence loss", "student": "stage1", "seeds": {"0": {}, "1": {}},
+                               "agg": agg}}, "complete": True}
+    bench = tmp_path / "w2s.json"
+    bench.write_text(json.dumps(result))
+    monkeypatch.setenv("W2S_TABLE1", str(bench))
+    t = miniature.table(miniature.load())
+    assert list(t["row"]) == ["niqe", "III"] and t.loc[1, "in-domain SRCC"] == "0.432 ± 0.010"
+    run = tmp_path / "run"
+    run.mkdir()
+    assert "Weak-to-strong in miniature" not in open(build_report(str(run))).read()  # no evaluation yet
+    (run / "evaluate").mkdir()
+    (run / "evaluate" / "stage.json").write_text(json.dumps({"stage": "evaluate", "duration_s": 1.0}))
+    page = open(build_report(str(run))).read()
+    assert "Weak-to-strong in miniature" in page and "0.432 ± 0.010" in page
+    monkeypatch.setenv("W2S_TABLE1", str(tmp_path / "none.json"))
+    assert "Weak-to-strong in miniature" not in open(build_report(str(run))).read()

@@ -298,7 +298,7 @@ def weak_to_strong(ctx: Ctx) -> Section | None:
     from w2s.benchmarks import miniature
 
     result = miniature.load()
-    if result is None:
+    if result is None or not uri.exists(ctx.run.stage_record("evaluate")):  # it goes with a run's evaluation
         return None
     sec = Section("weak_to_strong", "Weak-to-strong in miniature (bench/w2s.py)")
     sec.text(f"{miniature.NOTE}; result {miniature.path()}" + ("" if result.get("complete") else
