@@ -32,3 +32,20 @@ def test_plans_are_deterministic_and_mixed():
     assert {min(p.width, p.height) for p in plans} == {240, 360, 480, 540, 720}
     assert sum(p.blur_sigma > 0 for p in plans) > 5 and sum(p.noise_sigma > 0 for p in plans) > 5
     assert os.path.basename(__file__)
+
+
+def test_a_clip_is_the_same_pixels_on_every_build(tmp_path):
+    """Two demo runs once built different pixels for the same clip (x264 frame threads + mbtree)."""
+    import numpy as np
+
+    from w2s.pool import POOL_X264, make_clip
+    from w2s.video import open_reader
+
+    assert POOL_X264 == {"threads": "1", "x264-params": "mbtree=0"}
+
+    def pixels(d):
+        with open_reader(make_clip(plan_clip(58, 0), str(d))["uri"]) as r:
+            return np.stack([f for _, f in r.frames(range(r.num_frames))])
+
+    first = pixels(tmp_path / "a")
+    assert np.array_equal(first, pixels(tmp_path / "b"))
