@@ -59,7 +59,7 @@ def test_an_evaluated_run_shows_the_miniature_table_1_when_the_bench_result_exis
     bench.write_text(json.dumps(result))
     monkeypatch.setenv("W2S_TABLE1", str(bench))
     t = miniature.table(miniature.load())
-    assert list(t["row"]) == ["niqe", "III"] and t.loc[1, "in-domain SRCC"] == "0.432 ± 0.010"
+    assert list(t["row"]) == ["teacher niqe", "III"] and t.loc[1, "in-domain SRCC"] == "0.432 ± 0.010"
     run = tmp_path / "run"
     run.mkdir()
     assert "Weak-to-strong in miniature" not in open(build_report(str(run))).read()  # no evaluation yet

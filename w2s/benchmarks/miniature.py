@@ -42,7 +42,9 @@ def table(result: dict) -> pd.DataFrame:
     rows = []
     for name, r in result["rows"].items():
         agg = r.get("agg") or {}
-        row = {"row": name, "model": r.get("student", name), "adds": r.get("what", ""),
+        teacher = "student" not in r  # labelled apart from a run's own model names in `evaluate`'s output
+        row = {"row": f"teacher {name}" if teacher else name, "model": "-" if teacher else r["student"],
+               "adds": r.get("what", ""),
                "seeds": len(r.get("seeds") or {})}
         for split in SPLITS:
             row[f"{split} SRCC"] = _cell(agg.get(f"{split}_srcc"))
