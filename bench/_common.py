@@ -76,3 +76,30 @@ def stage_bench_pool(doc: str):
     args = ap.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     return args, build_pool(16 if args.quick else 48, os.path.join(CACHE, "pool_stages"), seed=2, progress=False)
+
+
+def run_stage(cmd: list[str], config: str, sets: dict, log: str | None = None) -> float:
+    """`python -m <cmd> --config <config> --set k=v ...` from the project root, as a user runs a
+    stage (RAY_AUTH_MODE defaults to disabled); output to `log` (appended) or captured. Raises
+    with the output's tail on failure; returns the seconds it took."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", *cmd, "--config", config]
+    for k, v in sets.items():
+        args += ["--set", f"{k}={v}"]
+    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    t0 = time.time()
+    if log:
+        with open(log, "a") as fh:
+            fh.write(f"\n$ {' '.join(args)}\n")
+            fh.flush()
+            p = subprocess.run(args, cwd=os.path.dirname(HERE), env=env, stdout=fh, stderr=subprocess.STDOUT,
+                               text=True)
+        tail = open(log).read()[-4000:] if p.returncode else ""
+    else:
+        p = subprocess.run(args, cwd=os.path.dirname(HERE), env=env, capture_output=True, text=True)
+        tail = p.stdout[-3000:] + p.stderr[-3000:]
+    if p.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed (rc {p.returncode})" + (f"; log {log}" if log else "") + f":\n{tail}")
+    return time.time() - t0

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._common import CACHE, write_result  # noqa: E402
+from bench._common import CACHE, run_stage, write_result  # noqa: E402
 from bench._learning import pair_accuracy_of  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,27 +60,15 @@ def select_pairs(pairs, kinds: str | None = None, families=None, sources: int | 
 
 
 def train(work: str, name: str, pairs_path: str, seed: int, sets: dict) -> float:
-    all_sets = {"run_dir": work, "ray.progress_bars": "false", "train.pairs": pairs_path, "train.name": name,
-                "train.seed": seed, "student.seed": seed, "train.checkpoint_every": 1000, **sets}
-    cmd = [sys.executable, "-m", "ray_jobs.train_student", "--config", CONFIG]
-    for k, v in all_sets.items():
-        cmd += ["--set", f"{k}={v}"]
-    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
-    t0 = time.time()
-    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if p.returncode:
-        raise RuntimeError(p.stdout[-3000:] + p.stderr[-3000:])
-    return time.time() - t0
+    return run_stage(["ray_jobs.train_student"], CONFIG, {
+        "run_dir": work, "ray.progress_bars": "false", "train.pairs": pairs_path, "train.name": name,
+        "train.seed": seed, "student.seed": seed, "train.checkpoint_every": 1000, **sets})
 
 
 def cache_heldout_motion(work: str, pairs_path: str) -> None:
     """The motion features of the held-out videos, through the cache_motion stage."""
-    cmd = [sys.executable, "-m", "ray_jobs", "cache_motion", "--config", CONFIG, "--set", f"run_dir={work}",
-           "--set", f"motion.pairs={pairs_path}", "--set", "ray.progress_bars=false"]
-    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
-    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if p.returncode:
-        raise RuntimeError(p.stdout[-3000:] + p.stderr[-3000:])
+    run_stage(["ray_jobs", "cache_motion"], CONFIG, {"run_dir": work, "motion.pairs": pairs_path,
+                                                      "ray.progress_bars": "false"})
 
 
 def held_out(work: str, name: str, heldout, max_frames: int) -> dict:

@@ -34,13 +34,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._common import CACHE, write_result  # noqa: E402
+from bench._common import CACHE, run_stage, write_result  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
@@ -69,19 +68,7 @@ VARIANT_ROWS = {"IV-r": ("stage2", "IV + replay of 80 stage-1 pairs, lr x0.3"),
 
 def stage(cmd: list[str], sets: dict, log: str) -> None:
     """One real stage as a user runs it; its output goes to `log`, a failure raises with its tail."""
-    args = [sys.executable, "-m", *cmd, "--config", CONFIG_PATH[0]]
-    for k, v in sets.items():
-        args += ["--set", f"{k}={v}"]
-    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
-    t0 = time.time()
-    with open(log, "a") as fh:
-        fh.write(f"\n$ {' '.join(args)}\n")
-        fh.flush()
-        p = subprocess.run(args, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
-    if p.returncode:
-        tail = open(log).read()[-4000:]
-        raise RuntimeError(f"{' '.join(cmd)} failed (rc {p.returncode}); log {log}:\n{tail}")
-    print(f"  {' '.join(cmd)}: {time.time() - t0:.0f} s", flush=True)
+    print(f"  {' '.join(cmd)}: {run_stage(cmd, CONFIG_PATH[0], sets, log):.0f} s", flush=True)
 
 
 def split_pool(pool):

@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from w2s.assets import package_data
 from w2s.video import open_reader, probe
-from w2s.video.encode import EncodeSpec, VideoWriter
+from w2s.video.encode import REPRODUCIBLE_X264, EncodeSpec, VideoWriter
 
 VIDEO_SOURCES = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
 PHOTO_SOURCES = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg",
@@ -31,10 +31,7 @@ PHOTO_SOURCES = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg",
 SHORT_SIDES = (240, 360, 480, 540, 720)
 FRAME_RATES = (24, 25, 30)
 MANIFEST_COLUMNS = ("uri", "source", "width", "height", "fps", "duration", "seed")
-# the same pool bytes on every build: x264's frame threads + macroblock-tree rate control encoded
-# the same frames differently between two demo runs (clip_0058: pixels up to 40 grey levels apart,
-# so every table downstream moved); one thread and no mbtree, as the h264 renders (issue 24)
-POOL_X264 = {"threads": "1", "x264-params": "mbtree=0"}
+POOL_X264 = REPRODUCIBLE_X264  # the same pool bytes on every build (w2s.video.encode)
 
 
 def source_path(name: str) -> str:

@@ -35,6 +35,11 @@ class EncodeSpec:
 
 # Storage for simulated distortions: lossless x264 (CRF 0) in 4:4:4, so the
 # simulated distortion is the only degradation (RGB<->YUV rounding aside).
+# x264 options that give the same bits for the same frames on every call: its frame threads
+# follow the CPUs a process sees, and its macroblock-tree rate control encoded the same frames
+# differently from one call to the next in this build (issue 24: the h264 renders; issue 25: the
+# sample pool, whose clip_0058 came out up to 40 grey levels apart between two demo runs)
+REPRODUCIBLE_X264 = {"threads": "1", "x264-params": "mbtree=0"}
 NEAR_LOSSLESS = EncodeSpec("libx264", crf=0, preset="veryfast", pix_fmt="yuv444p")
 
 

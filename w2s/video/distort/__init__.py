@@ -17,7 +17,7 @@ import numpy as np
 
 from w2s.video import fit_short_side, open_reader
 from w2s.video.distort import spatial, temporal
-from w2s.video.encode import NEAR_LOSSLESS, EncodeSpec, VideoWriter
+from w2s.video.encode import NEAR_LOSSLESS, REPRODUCIBLE_X264, EncodeSpec, VideoWriter
 
 H264_CRF = (24, 36, 48, 63)
 H265_CRF = (36, 40, 44, 48)
@@ -28,7 +28,8 @@ H265_PRESET = "veryslow"
 # CPU differed from one on two), and with one thread x264's macroblock-tree rate control still
 # encoded the same frames differently from one call to the next in this build (4 encodes of the
 # same yuv420p input, 4 outputs; mbtree=0: 4 equal outputs on 4 pool clips x 2 levels; issue 24's
-# note). So one frame thread and no mbtree; x265 (frame-threads=1) encoded the same bits each time.
+# note). So one frame thread and no mbtree (REPRODUCIBLE_X264); x265 (frame-threads=1) encoded the
+# same bits each time.
 ENCODE_THREADS = 1
 
 
@@ -81,7 +82,7 @@ def encode_spec(kind: str, level: int, preset: str | None = None) -> EncodeSpec:
     fam = family(kind)
     if kind == "h264":
         return EncodeSpec("libx264", fam.levels[level - 1], preset or H264_PRESET, "yuv420p",
-                          {"threads": str(ENCODE_THREADS), "x264-params": "mbtree=0"})
+                          dict(REPRODUCIBLE_X264))
     if kind == "h265":
         return EncodeSpec("libx265", fam.levels[level - 1], preset or H265_PRESET, "yuv420p",
                           {"x265-params": f"log-level=error:frame-threads={ENCODE_THREADS}"})
