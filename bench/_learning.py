@@ -18,7 +18,7 @@ POOL_CLIPS = 20
 # student's 112 px) stays in training: a held-out source needs a visible signal to test on
 HELD_OUT = ("bikes.mp4", "chelsea.png")
 # 2 workers x 2 pairs per step, the tiny student
-TRAIN = {"train.num_workers": 2, "train.cpus_per_worker": 0.5, "train.decode_num_cpus": 0.5,
+TRAIN = {"train.num_workers": 2, "train.num_cpus": 0.5, "train.decode_num_cpus": 0.5,
          "train.batch_size": 2, "train.checkpoint_every": 1000}
 # the learning recipe: both orders of a pair in one step, examples decoded once, 8 epochs (600
 # steps), the level word weighted 50x in the answer CE, weight decay 0.1, and the same random

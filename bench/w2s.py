@@ -116,7 +116,7 @@ def build_base(work: str, sets: dict, log: str) -> dict:
     sets = {**sets, "run_dir": base, "manifest": manifest}
     for st in ("metrics", "select", "score_teachers", "make_pairs"):
         stage(["ray_jobs", st], sets, log)
-    stage(["ray_jobs", "cache_motion", "--stage", "1"], sets, log)
+    stage(["ray_jobs", "cache_motion", "--iteration", "1"], sets, log)
     cfg = load_config(CONFIG_PATH[0], [f"{k}={v}" for k, v in sets.items()])
     init_ray(cfg)
     fams = [f for f in cfg.pairs.families if f not in OOD_FAMILIES]
@@ -157,12 +157,12 @@ def run_seed(data: dict, work: str, seed: int, teachers: bool, log: str) -> tupl
         row_sets = {**sets, "train.name": name, "train.pairs": path, "train.confidence_loss": "false"}
         stage(["ray_jobs", "train_student"], row_sets, log)
         stage(["ray_jobs", "anchors"], row_sets, log)
-    stage(["ray_jobs.pipeline"], {**sets, "stages": 1, "score_last_stage": "true"}, log)  # row III, scored
+    stage(["ray_jobs.pipeline"], {**sets, "iterations": 1, "score_last_iteration": "true"}, log)  # row III, scored
     variant = run + "_replay"
     shutil.rmtree(variant, ignore_errors=True)
     shutil.copytree(run, variant, symlinks=True)
-    stage(["ray_jobs.pipeline"], {**sets, **AS_PRINTED, "stages": 3, "score_last_stage": "false"}, log)
-    stage(["ray_jobs.pipeline"], {**sets, **REPLAY, "run_dir": variant, "stages": 3, "score_last_stage": "false"}, log)
+    stage(["ray_jobs.pipeline"], {**sets, **AS_PRINTED, "iterations": 3, "score_last_iteration": "false"}, log)
+    stage(["ray_jobs.pipeline"], {**sets, **REPLAY, "run_dir": variant, "iterations": 3, "score_last_iteration": "false"}, log)
     for where, names, with_teachers in ((run, [n for n, _ in STUDENT_ROWS.values()], teachers),
                                         (variant, ["stage2", "stage3"], False)):
         stage(["ray_jobs", "evaluate"], {**sets, "run_dir": where, "eval.benchmarks": benchmarks(data["csvs"]),

@@ -1,6 +1,6 @@
 """Stage `anchors`: the five anchor videos of a trained student, stored in its checkpoint.
 
-    python -m ray_jobs anchors --config configs/demo.yaml [--stage N]
+    python -m ray_jobs anchors --config configs/demo.yaml [--iteration N]
 
 The training videos of the checkpoint (every video in the pairs of stages 1..N, or
 train.pairs, that the weak teachers scored) are cut into `scoring.num_anchors` equal-width intervals of their
@@ -15,12 +15,11 @@ Re-training the checkpoint removes its anchors; this stage then builds them agai
 
 from __future__ import annotations
 
+from ray_jobs.base import Stage
 from ray_jobs.console import console
-from ray_jobs.runtime import actor_resources
+from ray_jobs.runtime import ray_args
 from w2s import rundir, uri
 from w2s.scoring.anchors import candidates
-
-STAGE = "anchors"
 
 
 def build(ckpt: str, mu, kwargs: dict) -> dict:
@@ -38,39 +37,49 @@ def training_scores(cfg, run_dir: rundir.RunDir):
     if cfg.train.pairs:
         tables = [run_dir.read_pairs(cfg.train.pairs, columns=["first_uri", "second_uri"])]
     else:
-        tables = [run_dir.read_pairs(stage=s, columns=["first_uri", "second_uri"]) for s in range(1, cfg.stage + 1)]
+        tables = [run_dir.read_pairs(stage=s, columns=["first_uri", "second_uri"]) for s in range(1, cfg.iteration + 1)]
     videos = {u for t in tables for u in (*t["first_uri"], *t["second_uri"])}
-    ens = run_dir.read_ensemble([t.name for t in cfg.score.teachers])
+    ens = run_dir.read_ensemble([t.name for t in cfg.teachers])
     return ens.loc[ens.index.isin(videos), "mu"]
 
 
-def run(cfg) -> dict:
-    import ray
+class Anchors(Stage):
+    name, iterative, writes_failures = "anchors", True, False
 
-    run_dir, sc, name = rundir.RunDir(cfg.run_dir), cfg.scoring, cfg.student_name
-    ckpt = sc.checkpoint or run_dir.student(name)
-    run_dir.require(uri.join(ckpt, "config.json"), f"exported student {name!r}", "train_student")
-    record = run_dir.record(STAGE, cfg.model_dump(), name=name)
-    mu = training_scores(cfg, run_dir)
-    candidates(mu, sc.num_anchors)  # an empty interval: a clear error here, before any work
-    kwargs = {"max_frames": cfg.train.max_frames, "frame_sampling": cfg.train.frame_sampling,
-              "motion_size": cfg.motion.size, "num_anchors": sc.num_anchors, "link": sc.link,
-              "temperature_test": sc.temperature_test, "temperature_anchor": sc.temperature_anchor,
-              "motion_checkpoint": cfg.motion.checkpoint, "teachers": [t.name for t in cfg.score.teachers],
-              "source": {"run_dir": run_dir.root, "checkpoint": name, "pairs": cfg.train.pairs or run_dir.pairs(cfg.stage)}}
-    task = ray.remote(build).options(**actor_resources(sc.num_cpus, sc.num_gpus, sc.memory_mb), max_retries=0)
-    console.print(f"  choosing {sc.num_anchors} anchors among {len(mu)} training videos and comparing them ...")
-    out = ray.get(task.remote(ckpt, mu, kwargs))
-    info = record.finish(checkpoint=ckpt, training_videos=len(mu), **out)
-    rows = {f"anchor {i} (mu {a['mu']:+.3f})": a["uri"] for i, a in enumerate(out["anchors"])}
-    console.summary(f"stage {STAGE}: {name} ({run_dir.root})", {
-        "training videos with teacher scores": len(mu),
-        "mu range": f"[{mu.min():.3f}, {mu.max():.3f}]", **rows,
-        "undecodable candidates skipped": len(out["skipped"]),
-        "anchor matrix (c of column first, row second)": _matrix(out["matrix"]),
-        "output": run_dir.anchors(name) if not sc.checkpoint else uri.join(ckpt, "anchors.json"),
-        "duration": f"{info['duration_s']} s"})
-    return info
+    def check(self, ctx):
+        ckpt = ctx.cfg.scoring.checkpoint or ctx.run_dir.student(ctx.name)
+        ctx.run_dir.require(uri.join(ckpt, "config.json"), f"exported student {ctx.name!r}", "train_student")
+
+    def execute(self, ctx):
+        import ray
+
+        cfg, run_dir, sc, name = ctx.cfg, ctx.run_dir, ctx.cfg.scoring, ctx.name
+        ckpt = sc.checkpoint or run_dir.student(name)
+        mu = training_scores(cfg, run_dir)
+        candidates(mu, sc.num_anchors)  # an empty interval: a clear error here, before any work
+        kwargs = {"max_frames": cfg.train.max_frames, "frame_sampling": cfg.train.frame_sampling,
+                  "motion_size": cfg.motion.size, "num_anchors": sc.num_anchors, "link": sc.link,
+                  "temperature_test": sc.temperature_test, "temperature_anchor": sc.temperature_anchor,
+                  "motion_checkpoint": cfg.motion.checkpoint, "teachers": [t.name for t in cfg.teachers],
+                  "source": {"run_dir": run_dir.root, "checkpoint": name,
+                             "pairs": cfg.train.pairs or run_dir.pairs(cfg.iteration)}}
+        task = ray.remote(build).options(**ray_args(sc, actor=True), max_retries=0)
+        console.print(f"  choosing {sc.num_anchors} anchors among {len(mu)} training videos and comparing them ...")
+        out = ray.get(task.remote(ckpt, mu, kwargs))
+        ctx.rows.update({
+            "training videos with teacher scores": len(mu), "mu range": f"[{mu.min():.3f}, {mu.max():.3f}]",
+            **{f"anchor {i} (mu {a['mu']:+.3f})": a["uri"] for i, a in enumerate(out["anchors"])},
+            "undecodable candidates skipped": len(out["skipped"]),
+            "anchor matrix (c of column first, row second)": _matrix(out["matrix"]),
+            "output": rundir.anchors_file(ckpt)})
+        return {"checkpoint": ckpt, "training_videos": len(mu), **out}
+
+
+STAGE = Anchors
+
+
+def run(cfg) -> dict:
+    return Anchors().run(cfg)
 
 
 def _matrix(m) -> str:
@@ -78,6 +87,4 @@ def _matrix(m) -> str:
 
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs anchors`
-    from ray_jobs.cli import stage_main
-
-    stage_main(STAGE)
+    Anchors.main()

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ray_jobs.progress import Tracker, tick
-from ray_jobs.runtime import actor_resources
+from ray_jobs.runtime import ray_args
 from w2s.conversation import LEVELS
 from w2s.video import VideoDecodeError
 
@@ -96,7 +96,7 @@ def compare_pairs(cfg, pairs: pd.DataFrame, ckpt: str, label: str) -> tuple[np.n
                             fn_constructor_kwargs={"ckpt": ckpt, "temperature": cfg.mining.temperature,
                                                    "progress": progress.handle},
                             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sc.max_actors),
-                            **actor_resources(sc.num_cpus, sc.num_gpus, sc.memory_mb))
+                            **ray_args(sc, actor=True))
         out = ds.to_pandas().sort_values("row").reset_index(drop=True)
     if len(out) != len(pairs):
         raise RuntimeError(f"{label}: {len(out)} results for {len(pairs)} pairs")

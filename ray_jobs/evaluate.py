@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ray_jobs.base import Stage
 from ray_jobs.console import console
 from ray_jobs.scorer_pool import score_many
 from ray_jobs.teacher_pool import score_videos
@@ -31,7 +32,6 @@ from w2s.benchmarks.proxy import NOTE, proxy_from_pairs
 from w2s.config import stage_name
 from w2s.evaluation import PREDICTION_COLUMNS, markdown, summarize
 
-STAGE = "evaluate"
 PROXY = "proxy"
 
 
@@ -45,7 +45,7 @@ def load_benchmarks(cfg, run_dir: rundir.RunDir) -> list[tuple[str, str, pd.Data
             console.warn("eval.proxy: pairs/heldout is empty (pairs.heldout_sources is 0, or no pool clip was "
                          "left outside the subset): no proxy benchmark")
         else:
-            path = uri.join(run_dir.evaluate_dir(), "proxy.csv")
+            path = run_dir.evaluate_file("proxy.csv")
             uri.write_bytes(path, proxy.to_csv(index=False).encode())
             out.append((PROXY, PROXY, load_csv(path)))
     if not out:
@@ -59,15 +59,15 @@ def load_benchmarks(cfg, run_dir: rundir.RunDir) -> list[tuple[str, str, pd.Data
 def students(cfg, run_dir: rundir.RunDir) -> list[tuple[str, str]]:
     """(name, checkpoint dir) of every student to evaluate."""
     if cfg.eval.checkpoints is None:
-        found = [(stage_name(n), run_dir.student(stage_name(n))) for n in range(1, cfg.stages + 1)]
-        found = [(n, c) for n, c in found if uri.exists(uri.join(c, "anchors.json"))]
+        found = [(stage_name(n), run_dir.student(stage_name(n))) for n in range(1, cfg.iterations + 1)]
+        found = [(n, c) for n, c in found if uri.exists(rundir.anchors_file(c))]
         if not found and not cfg.eval.teachers:
             run_dir.require(run_dir.anchors(stage_name(1)), "a student with anchors", "anchors")
         return found
     out = []
     for c in cfg.eval.checkpoints:
         ckpt = c if "/" in c else run_dir.student(c)
-        run_dir.require(uri.join(ckpt, "anchors.json"), f"anchors of checkpoint {c!r}", "anchors")
+        run_dir.require(rundir.anchors_file(ckpt), f"anchors of checkpoint {c!r}", "anchors")
         out.append((ckpt.rstrip("/").rsplit("/", 1)[-1], ckpt))
     return out
 
@@ -83,28 +83,43 @@ def predictions(model: str, scores: pd.DataFrame, benches) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[[*PREDICTION_COLUMNS, "group"]]
 
 
-def run(cfg) -> dict:
+class Evaluate(Stage):
+    name = "evaluate"
+
+    def check(self, ctx):
+        ctx.benches = load_benchmarks(ctx.cfg, ctx.run_dir)  # a bad layout fails here, before any scoring
+        ctx.models = students(ctx.cfg, ctx.run_dir)
+
+    def execute(self, ctx):
+        return evaluate(ctx, ctx.benches, ctx.models)
+
+
+def score_models(cfg, run_dir: rundir.RunDir, models, videos_path: str) -> list[tuple[str, str, str]]:
+    """Every student (students of one sampling share a decode pass) and, with eval.teachers, every
+    weak teacher scores the benchmark videos: (name, kind, source) of each."""
     from w2s.scoring.anchors import AnchorSet
 
-    run_dir = rundir.RunDir(cfg.run_dir)
-    benches = load_benchmarks(cfg, run_dir)
-    models = students(cfg, run_dir)
-    record = run_dir.record(STAGE, cfg.model_dump())
-    videos = pd.concat([df[["uri"]] for _, _, df in benches]).drop_duplicates(ignore_index=True)
-    videos_path = uri.write_parquet(uri.join(run_dir.evaluate_dir(), "videos.parquet"), videos)
-    console.print(f"evaluate: {len(videos)} videos in {len(benches)} benchmarks "
-                  f"({', '.join(f'{n}: {len(df)}' for n, _, df in benches)})")
-    by_sampling: dict[str, tuple] = {}  # students that read videos the same way share one decode
+    by_sampling: dict[str, tuple] = {}
     for name, ckpt in models:
         sampling = AnchorSet.load(ckpt, with_inputs=False).sampling
         by_sampling.setdefault(repr(sampling), (sampling, {}))[1][name] = ckpt
     for sampling, ckpts in by_sampling.values():
-        score_many(cfg, videos_path, ckpts, run_dir.eval_scores(), sampling, f"{STAGE} {', '.join(ckpts)}")
+        score_many(cfg, videos_path, ckpts, run_dir.eval_scores(), sampling, f"evaluate {', '.join(ckpts)}")
     done = [(name, "student", ckpt) for name, ckpt in models]
     if cfg.eval.teachers:
-        for spec in cfg.score.teachers:
-            score_videos(cfg, spec, videos_path, run_dir.eval_scores(spec.name), f"{STAGE} {spec.name}")
+        for spec in cfg.teachers:
+            score_videos(cfg, spec, videos_path, run_dir.eval_scores(spec.name), f"evaluate {spec.name}")
             done.append((spec.name, "teacher", spec.name))
+    return done
+
+
+def evaluate(ctx, benches, models) -> dict:
+    cfg, run_dir = ctx.cfg, ctx.run_dir
+    videos = pd.concat([df[["uri"]] for _, _, df in benches]).drop_duplicates(ignore_index=True)
+    videos_path = uri.write_parquet(run_dir.evaluate_file("videos.parquet"), videos)
+    console.print(f"evaluate: {len(videos)} videos in {len(benches)} benchmarks "
+                  f"({', '.join(f'{n}: {len(df)}' for n, _, df in benches)})")
+    done = score_models(cfg, run_dir, models, videos_path)
     preds, summaries = [], []
     for name, _, _ in done:
         p = predictions(name, rundir.read_table(run_dir.eval_scores(name)), benches)
@@ -116,30 +131,37 @@ def run(cfg) -> dict:
     summary = pd.concat(summaries, ignore_index=True)
     table = markdown(summary)
     uri.write_parquet(run_dir.eval_summary(), summary)
-    uri.write_bytes(uri.join(run_dir.evaluate_dir(), "summary.md"), (table + "\n").encode())
+    uri.write_bytes(run_dir.evaluate_file("summary.md"), (table + "\n").encode())
     bad = pd.concat(preds, ignore_index=True)
     bad = bad[bad["error"].notna()].drop_duplicates(["model", "uri"])
-    run_dir.write_failures(STAGE, bad.assign(reason=bad["model"] + ": " + bad["error"]) if len(bad) else None)
-    info = record.finish(
-        benchmarks=[{"name": n, "domain": d, "videos": len(df)} for n, d, df in benches],
-        models=[{"name": n, "kind": k, "source": src} for n, k, src in done], videos=len(videos),
-        failures=len(bad), summary=summary.to_dict(orient="records"), proxy_note=NOTE if any(
-            n == PROXY for n, _, _ in benches) else None)
-    console.summary(f"stage {STAGE}: {run_dir.root}", {
+    ctx.fail(bad.assign(reason=bad["model"] + ": " + bad["error"]))
+    proxy_note = NOTE if any(n == PROXY for n, _, _ in benches) else None
+    ctx.rows.update({
         "benchmarks": ", ".join(f"{n} ({d}, {len(df)} videos)" for n, d, df in benches),
         "models": ", ".join(f"{n} ({k})" for n, k, _ in done), "failed videos": len(bad),
-        "table": uri.join(run_dir.evaluate_dir(), "summary.md"), "duration": f"{info['duration_s']} s"})
+        "table": run_dir.evaluate_file("summary.md")})
+    ctx.after = lambda: _print_tables(table, proxy_note)
+    return {"benchmarks": [{"name": n, "domain": d, "videos": len(df)} for n, d, df in benches],
+            "models": [{"name": n, "kind": k, "source": src} for n, k, src in done], "videos": len(videos),
+            "failures": len(bad), "summary": summary.to_dict(orient="records"), "proxy_note": proxy_note}
+
+
+def _print_tables(table: str, proxy_note: str | None) -> None:
     console.print(table)
-    if info["proxy_note"]:
+    if proxy_note:
         console.print(f"NOTE: {NOTE}.")
     table1 = miniature.load()
     if table1 is not None:
         console.print(f"weak-to-strong in miniature ({miniature.path()}; {miniature.NOTE}):\n"
                       + miniature.markdown(table1))
-    return info
+
+
+STAGE = Evaluate
+
+
+def run(cfg) -> dict:
+    return Evaluate().run(cfg)
 
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs evaluate`
-    from ray_jobs.cli import stage_main
-
-    stage_main(STAGE)
+    Evaluate.main()

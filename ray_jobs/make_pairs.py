@@ -19,13 +19,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ray_jobs.console import console
+from ray_jobs.base import Stage
 from ray_jobs.renders import render_synthetic
 from w2s import rundir, uri
 from w2s.pairs import PAIR_COLUMNS, ensemble_pairs, pick_sources, synthetic_pairs
 from w2s.video.distort import family
-
-STAGE = "make_pairs"
 
 
 def heldout_sources(cfg, run_dir: rundir.RunDir, exclude: set) -> list[str]:
@@ -36,48 +34,56 @@ def heldout_sources(cfg, run_dir: rundir.RunDir, exclude: set) -> list[str]:
     return pick_sources(run_dir.read_metrics()["uri"], exclude, cfg.pairs.heldout_sources, [cfg.pairs.seed, 1])
 
 
-def run(cfg) -> dict:
-    for f in cfg.pairs.families:
-        family(f)  # unknown family -> clear error before any work
-    run_dir = rundir.RunDir(cfg.run_dir)
-    record = run_dir.record(STAGE, cfg.model_dump())
-    table = run_dir.ensemble_table([t.name for t in cfg.score.teachers])
-    stats = table[["mu", "var"]]
-    ens = ensemble_pairs(stats, cfg.pairs.ensemble_pairs, seed=cfg.pairs.seed)
-    rng = np.random.default_rng(cfg.pairs.seed)
-    n_src = min(cfg.pairs.synthetic_sources, len(stats))
-    sources = sorted(rng.choice(list(stats.index), size=n_src, replace=False).tolist()) if n_src else []
-    held = heldout_sources(cfg, run_dir, set(stats.index) | set(sources))
-    rendered = render_synthetic(cfg, sources + held, label=f"{STAGE} renders")
-    bad = rendered[rendered["error"].notna()]
-    good = rendered[rendered["error"].isna()]
-    syn = synthetic_pairs(good[good["source"].isin(sources)])
-    pairs = pd.concat([ens, syn], ignore_index=True)[PAIR_COLUMNS]
-    run_dir.write_pairs(pairs, 1)
-    uri.write_parquet(run_dir.ensemble_file(1), table.rename_axis("uri").reset_index())
-    heldout = synthetic_pairs(good[good["source"].isin(held)], stage=0)
-    uri.write_parquet(run_dir.heldout_pairs(), heldout)
-    run_dir.write_failures(STAGE, bad.assign(reason=bad["family"] + ": " + bad["error"]) if len(bad) else None)
-    balance = pairs.groupby(["kind", "label"]).size().unstack(fill_value=0)
-    teachers = [t.name for t in cfg.score.teachers]
-    info = record.finish(videos=len(stats), teachers=teachers, ensemble_pairs=len(ens),
-                         synthetic_pairs=len(syn), rendered=len(rendered) - len(bad), failures=len(bad),
-                         label_balance=balance.to_dict(orient="index"), synthetic_sources=sources,
-                         heldout_sources=held, heldout_pairs=len(heldout))
-    rows = {"videos scored by all teachers": len(stats), "ensemble pairs": len(ens),
+class MakePairs(Stage):
+    name = "make_pairs"
+
+    def check(self, ctx):
+        for f in ctx.cfg.pairs.families:
+            family(f)  # unknown family -> clear error before any work
+
+    def execute(self, ctx):
+        cfg, run_dir = ctx.cfg, ctx.run_dir
+        teachers = [t.name for t in cfg.teachers]
+        table = run_dir.ensemble_table(teachers)
+        stats = table[["mu", "var"]]
+        ens = ensemble_pairs(stats, cfg.pairs.ensemble_pairs, seed=cfg.pairs.seed)
+        rng = np.random.default_rng(cfg.pairs.seed)
+        n_src = min(cfg.pairs.synthetic_sources, len(stats))
+        sources = sorted(rng.choice(list(stats.index), size=n_src, replace=False).tolist()) if n_src else []
+        held = heldout_sources(cfg, run_dir, set(stats.index) | set(sources))
+        rendered = render_synthetic(cfg, sources + held, label=f"{self.name} renders")
+        bad = rendered[rendered["error"].notna()]
+        good = rendered[rendered["error"].isna()]
+        syn = synthetic_pairs(good[good["source"].isin(sources)])
+        pairs = pd.concat([ens, syn], ignore_index=True)[PAIR_COLUMNS]
+        run_dir.write_pairs(pairs, 1)
+        uri.write_parquet(run_dir.ensemble_file(1), table.rename_axis("uri").reset_index())
+        heldout = synthetic_pairs(good[good["source"].isin(held)], stage=0)
+        uri.write_parquet(run_dir.heldout_pairs(), heldout)
+        ctx.fail(bad.assign(reason=bad["family"] + ": " + bad["error"]))
+        balance = pairs.groupby(["kind", "label"]).size().unstack(fill_value=0)
+        ctx.rows.update({
+            "videos scored by all teachers": len(stats), "ensemble pairs": len(ens),
             "synthetic sources x families": f"{len(sources)} x {len(cfg.pairs.families)} "
                                             f"({', '.join(cfg.pairs.families)})",
             "rendered videos": f"{len(rendered) - len(bad)} ({len(bad)} failed)",
             "synthetic pairs": len(syn), "pairs in all": len(pairs),
-            "held-out pairs (never trained on)": f"{len(heldout)} from {len(held)} sources"}
-    for kind, r in balance.iterrows():
-        rows[f"labels, {kind}"] = ", ".join(f"{k} {v}" for k, v in r.items())
-    rows["output"] = f"{run_dir.pairs()} + llava.json + ensemble.parquet (per-teacher scores, mu, var)"
-    console.summary(f"stage {STAGE}: {run_dir.root}", {**rows, "duration": f"{info['duration_s']} s"})
-    return info
+            "held-out pairs (never trained on)": f"{len(heldout)} from {len(held)} sources"})
+        for kind, r in balance.iterrows():
+            ctx.rows[f"labels, {kind}"] = ", ".join(f"{k} {v}" for k, v in r.items())
+        ctx.rows["output"] = f"{run_dir.pairs()} + llava.json + ensemble.parquet (per-teacher scores, mu, var)"
+        return {"videos": len(stats), "teachers": teachers, "ensemble_pairs": len(ens), "synthetic_pairs": len(syn),
+                "rendered": len(rendered) - len(bad), "failures": len(bad),
+                "label_balance": balance.to_dict(orient="index"), "synthetic_sources": sources,
+                "heldout_sources": held, "heldout_pairs": len(heldout)}
+
+
+STAGE = MakePairs
+
+
+def run(cfg) -> dict:
+    return MakePairs().run(cfg)
 
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs make_pairs`
-    from ray_jobs.cli import stage_main
-
-    stage_main(STAGE)
+    MakePairs.main()

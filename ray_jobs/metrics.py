@@ -12,61 +12,60 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-from ray_jobs.console import console
-from ray_jobs.progress import Tracker, tick
-from ray_jobs.runtime import skip_done, task_resources
+from ray_jobs.base import RowStage
 from w2s import rundir
 from w2s.metrics import METRIC_NAMES
 from w2s.metrics.table import safe_video_metrics
 
-STAGE = "metrics"
-SCHEMA = pa.schema([("uri", pa.string()), *[(m, pa.float64()) for m in METRIC_NAMES],
-                    ("error", pa.string())])
+
+class Metrics(RowStage):
+    name, ray_name = "metrics", "measure"
+    schema = pa.schema([("uri", pa.string()), *[(m, pa.float64()) for m in METRIC_NAMES], ("error", pa.string())])
+
+    def resources(self, cfg):
+        return cfg.metrics
+
+    def source(self, ctx):
+        return ctx.cfg.manifest
+
+    def output(self, ctx):
+        return ctx.run_dir.metrics()
+
+    def params(self, cfg):
+        return {"backend": cfg.metrics.backend}
+
+    def rows_per_file(self, cfg):
+        return cfg.metrics.rows_per_file
+
+    def setup(self, backend: str = "pyav"):
+        self.backend = backend
+
+    def process(self, batch: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame([safe_video_metrics(u, self.backend) for u in batch["uri"]], columns=self.schema.names)
+
+    def report(self, ctx, table, n_in, n_done):
+        ok = rundir.ok_rows(table)
+        stats = ok[list(METRIC_NAMES)].agg(["mean", "std"]).T.round(3)
+        ctx.rows.update({"videos in manifest": n_in, "already done (skipped)": n_done, "measured": len(ok),
+                         "failed": ctx.failed, "rows out": len(table),
+                         **{m: f"mean {r['mean']}, std {r['std']}" for m, r in stats.iterrows()},
+                         "output": ctx.run_dir.metrics()})
+        return {"inputs": n_in, "already_done": n_done, "outputs": len(table), "measured": len(ok),
+                "failures": ctx.failed}
 
 
-def measure(batch: pd.DataFrame, backend: str = "pyav", progress=None) -> pa.Table:
-    """Metrics rows with a fixed schema (a batch of only bad videos must not turn into nulls)."""
-    rows = [safe_video_metrics(u, backend) for u in batch["uri"]]
-    tick(progress, len(rows))
-    return pa.Table.from_pandas(pd.DataFrame(rows, columns=SCHEMA.names), schema=SCHEMA, preserve_index=False)
+STAGE, SCHEMA = Metrics, Metrics.schema
+
+
+def measure(batch: pd.DataFrame, backend: str = "pyav") -> pa.Table:
+    """One batch's rows outside Ray (benchmarks, tests): the stage's `process` with its schema."""
+    stage = Metrics()
+    stage.setup(backend)
+    return stage.table(stage.process(batch))
 
 
 def run(cfg) -> dict:
-    import ray.data
-
-    run_dir = rundir.RunDir(cfg.run_dir)
-    out = run_dir.metrics()
-    record = run_dir.record(STAGE, cfg.model_dump())
-    manifest = ray.data.read_parquet(cfg.manifest).select_columns(["uri"])
-    n_in = manifest.count()
-    ds, n_done = skip_done(manifest, out)
-    if n_done < n_in:
-        with Tracker(n_in - n_done, STAGE) as progress:
-            # small blocks: one task per batch of videos, so work spreads over every CPU / node
-            ds = ds.repartition(target_num_rows_per_block=cfg.metrics.batch_size)
-            ds = ds.map_batches(measure, batch_format="pandas", batch_size=cfg.metrics.batch_size,
-                                **task_resources(cfg.metrics.num_cpus, cfg.metrics.memory_mb),
-                                compute=ray.data.TaskPoolStrategy(),
-                                fn_kwargs={"backend": cfg.metrics.backend, "progress": progress.handle})
-            ds.write_parquet(out, min_rows_per_file=cfg.metrics.rows_per_file)
-    table = rundir.read_table(out)
-    bad = table[table["error"].notna()]
-    run_dir.write_failures(STAGE, bad.rename(columns={"error": "reason"}))
-    ok = rundir.ok_rows(table)
-    stats = ok[list(METRIC_NAMES)].agg(["mean", "std"]).T.round(3)
-    info = record.finish(inputs=n_in, already_done=n_done, outputs=len(table), measured=len(ok),
-                         failures=len(bad))
-    console.summary(f"stage {STAGE}: {run_dir.root}", {
-        "videos in manifest": n_in, "already done (skipped)": n_done,
-        "measured": len(ok), "failed": len(bad), "rows out": len(table),
-        "duration": f"{info['duration_s']} s",
-        **{m: f"mean {r['mean']}, std {r['std']}" for m, r in stats.iterrows()},
-        "output": out,
-    })
-    return info
-
+    return Metrics().run(cfg)
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs metrics`
-    from ray_jobs.cli import stage_main
-
-    stage_main(STAGE)
+    Metrics.main()

@@ -1,10 +1,10 @@
 """Stage `mine_pairs`: the hard pairs of stage N (N >= 2), mined with the stage N-1 student.
 
-    python -m ray_jobs mine_pairs --config configs/demo.yaml --stage 2
+    python -m ray_jobs mine_pairs --config configs/demo.yaml --iteration 2
 
 The stage N-1 student becomes a teacher (METHOD.md section 5):
 - gMAD, per weak teacher and in both directions (w2s/mining.py): over the videos that
-  have both the student's pool score (`score --stage N-1`) and the teacher's score, the
+  have both the student's pool score (`score --iteration N-1`) and the teacher's score, the
   pairs one model sees as equal (same uniform level of `mining.levels`) and the other
   as far apart; `mining.gmad_pairs` in all, each video at most `mining.max_uses` times
   per level and direction, pairs trained on in an earlier stage left out. Each pair is
@@ -27,6 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ray_jobs.base import Stage, iteration_record
 from ray_jobs.compare import compare_pairs
 from ray_jobs.console import console
 from ray_jobs.renders import render_synthetic
@@ -42,7 +43,6 @@ from w2s.mining import (
 )
 from w2s.pairs import PAIR_COLUMNS, pick_sources, synthetic_pairs
 
-STAGE = "mine_pairs"
 MINING_COLUMNS = ["weak_model", "direction", "level", "first_weak", "second_weak", "first_student",
                   "second_student", "student_probs", "predicted", "replay_of"]
 
@@ -51,9 +51,9 @@ def pool_scores(cfg, run_dir: rundir.RunDir, prev: str) -> pd.DataFrame:
     """index = uri; a `student` column (the stage N-1 pool scores) and one per weak teacher."""
     t = rundir.ok_rows(rundir.read_table(run_dir.scores(prev)))
     if t.empty:
-        raise rundir.MissingInput(f"pool scores of {prev}", run_dir.scores(prev), f"score --stage {cfg.stage - 1}")
+        raise rundir.MissingInput(f"pool scores of {prev}", run_dir.scores(prev), f"score --iteration {cfg.iteration - 1}")
     cols = [t.set_index("uri")["score"].rename("student")]
-    cols += [run_dir.read_teacher_scores(x.name) for x in cfg.score.teachers]
+    cols += [run_dir.read_teacher_scores(x.name) for x in cfg.teachers]
     return pd.concat(cols, axis=1, join="outer")
 
 
@@ -70,11 +70,11 @@ def mine_gmad(cfg, scores: pd.DataFrame, seen: set) -> pd.DataFrame:
     """`mining.gmad_pairs` new pairs, taken round-robin over (weak model, direction, level), the
     largest gaps first. The per-level budget starts at an even share and doubles while levels
     too small to fill theirs leave the total short."""
-    mc, weak = cfg.mining, [t.name for t in cfg.score.teachers]
+    mc, weak = cfg.mining, [t.name for t in cfg.teachers]
     per_level = max(1, math.ceil(mc.gmad_pairs / max(1, len(weak) * 2 * mc.levels)))
     g, last = pd.DataFrame(), -1
     while True:
-        g = gmad_pairs(scores, "student", weak, mc.levels, per_level, mc.max_uses, seed=mc.seed + cfg.stage,
+        g = gmad_pairs(scores, "student", weak, mc.levels, per_level, mc.max_uses, seed=mc.seed + cfg.iteration,
                        one_direction=gmad_sharded if len(scores) > mc.shard_above else None)
         key = [frozenset(p) for p in zip(g["first_uri"], g["second_uri"], strict=True)]
         fresh = ~pd.Series(key).duplicated().to_numpy() & ~np.array([k in seen for k in key], dtype=bool)
@@ -120,7 +120,7 @@ def fresh_sources(cfg, run_dir: rundir.RunDir, earlier: pd.DataFrame) -> list[st
     else:  # pairs written before the `source` column: every video they name
         used = set(earlier["first_uri"]) | set(earlier["second_uri"])
     return pick_sources(run_dir.read_metrics()["uri"], used, cfg.mining.synthetic_sources,
-                        [cfg.mining.seed, cfg.stage])
+                        [cfg.mining.seed, cfg.iteration])
 
 
 def keep_balanced(mis: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -146,23 +146,37 @@ def _gmad_table(g: pd.DataFrame, probs: np.ndarray, n: int) -> pd.DataFrame:
     return lab.assign(kind="gmad", family="gmad", levels="", stage=n, source="", predicted=lab["label"])
 
 
-def run(cfg) -> dict:
-    n = cfg.stage
-    if n < 2:
-        raise SystemExit("mine_pairs makes the pairs of stage 2 and later (--stage N); stage 1's come from make_pairs")
-    run_dir, prev = rundir.RunDir(cfg.run_dir), stage_name(n - 1)
+class MinePairs(Stage):
+    name, iterative = "mine_pairs", True
+
+    def record_name(self, cfg):
+        return iteration_record(cfg)
+
+    def check(self, ctx):
+        n = ctx.cfg.iteration
+        if n < 2:
+            raise SystemExit("mine_pairs makes the pairs of iteration 2 and later (--iteration N); iteration 1's "
+                             "come from make_pairs")
+        ctx.run_dir.require(ctx.run_dir.anchors(stage_name(n - 1)), f"the stage {n - 1} student with its anchors",
+                            f"anchors --iteration {n - 1}")
+
+    def execute(self, ctx):
+        return mine(ctx)
+
+
+def mine(ctx) -> dict:
+    cfg, run_dir, n = ctx.cfg, ctx.run_dir, ctx.cfg.iteration
+    prev = stage_name(n - 1)
     ckpt = run_dir.student(prev)
-    run_dir.require(run_dir.anchors(prev), f"the stage {n - 1} student with its anchors", f"anchors --stage {n - 1}")
-    record = run_dir.record(STAGE, cfg.model_dump(), name=stage_name(n))
     scores = pool_scores(cfg, run_dir, prev)
     earlier = earlier_pairs(run_dir, n)
     seen = {frozenset(p) for p in zip(earlier["first_uri"], earlier["second_uri"], strict=True)}
     g = mine_gmad(cfg, scores, seen)
     sources = fresh_sources(cfg, run_dir, earlier)
-    rendered = render_synthetic(cfg, sources, cfg.mining.families, label=f"{STAGE} stage{n} renders")
+    rendered = render_synthetic(cfg, sources, cfg.mining.families, label=f"mine_pairs stage{n} renders")
     syn = synthetic_pairs(rendered[rendered["error"].isna()], stage=n)
     console.print(f"  the {prev} student compares {len(g)} gMAD + {len(syn)} fresh synthetic pairs ...")
-    probs, errors = compare_pairs(cfg, pd.concat([g, syn], ignore_index=True), ckpt, f"{STAGE} stage{n} compare")
+    probs, errors = compare_pairs(cfg, pd.concat([g, syn], ignore_index=True), ckpt, f"mine_pairs stage{n} compare")
     ok = errors.isna().to_numpy()
     gp, sp = probs[: len(g)], probs[len(g):]
     gmad = _gmad_table(g[ok[: len(g)]], gp[ok[: len(g)]], n)
@@ -173,27 +187,27 @@ def run(cfg) -> dict:
     replay = replayed(run_dir, n, cfg.mining.replay_pairs, cfg.mining.seed + n)
     pairs = pd.concat([gmad, kept, replay], ignore_index=True).reindex(columns=PAIR_COLUMNS + MINING_COLUMNS)
     run_dir.write_pairs(pairs, n)
-    uri.write_parquet(uri.join(run_dir.mining_dir(n), "gmad_pairs.parquet"), gmad)
-    uri.write_parquet(uri.join(run_dir.mining_dir(n), "synthetic_checked.parquet"), checked)
+    uri.write_parquet(run_dir.mining_table(n, "gmad_pairs"), gmad)
+    uri.write_parquet(run_dir.mining_table(n, "synthetic_checked"), checked)
     both = pd.concat([g, syn], ignore_index=True)
     failed = both[~ok].assign(uri=lambda d: d["first_uri"] + " | " + d["second_uri"], reason=errors[~ok].to_numpy())
     bad = rendered[rendered["error"].notna()]
     failed = pd.concat([failed[["uri", "reason"]], bad.assign(reason=bad["family"] + ": " + bad["error"])[
         ["uri", "reason"]]], ignore_index=True)
-    run_dir.write_failures(STAGE, failed if len(failed) else None)
-    info = _finish(record, cfg, scores, gmad, checked, sp_ok, mis, kept, pairs, sources, len(failed))
-    _summary(cfg, run_dir, info)
+    ctx.fail(failed)
+    info = _finish(cfg, scores, gmad, checked, sp_ok, mis, kept, pairs, sources, len(failed))
+    ctx.rows.update(_summary(cfg, run_dir, info))
     return info
 
 
-def _finish(record, cfg, scores, gmad, checked, probs, mis, kept, pairs, sources, failures) -> dict:
+def _finish(cfg, scores, gmad, checked, probs, mis, kept, pairs, sources, failures) -> dict:
     from w2s.student.preference import pair_accuracy
 
     n_checked = len(checked)
     acc = pair_accuracy(probs, checked["label"])
     by = gmad.groupby(["weak_model", "direction"]).size() if len(gmad) else pd.Series(dtype=int)
-    return record.finish(
-        stage_n=cfg.stage, teacher=stage_name(cfg.stage - 1),
+    return dict(
+        stage_n=cfg.iteration, teacher=stage_name(cfg.iteration - 1),
         videos_with_all_scores=int(scores.dropna().shape[0]), videos_with_student_score=int(scores["student"].notna().sum()),
         gmad_pairs=len(gmad), gmad_by_weak_model_and_direction={f"{w} / {d}": int(v) for (w, d), v in by.items()},
         synthetic_sources=sources, synthetic_checked=n_checked, synthetic_misclassified=len(mis),
@@ -208,8 +222,8 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
-def _summary(cfg, run_dir: rundir.RunDir, info: dict) -> None:
-    n = cfg.stage
+def _summary(cfg, run_dir: rundir.RunDir, info: dict) -> dict:
+    n = cfg.iteration
     rows = {"teacher (student promoted)": info["teacher"],
             "videos with student + every weak score": info["videos_with_all_scores"],
             "gMAD pairs (levels, max uses)": f"{info['gmad_pairs']} ({cfg.mining.levels}, {cfg.mining.max_uses})"}
@@ -222,11 +236,16 @@ def _summary(cfg, run_dir: rundir.RunDir, info: dict) -> None:
         "misclassified pairs kept": info["synthetic_kept"],
         "labels": ", ".join(f"{k} {v}" for k, v in info["label_balance"].items()) or "-",
         f"pairs of stage {n}": f"{info['pairs']} -> {run_dir.pairs(n)} + llava.json",
-        "failures": info["failures"], "duration": f"{info['duration_s']} s"})
-    console.summary(f"stage {STAGE}: stage{n} ({run_dir.root})", rows)
+        "failures": info["failures"]})
+    return rows
+
+
+STAGE = MinePairs
+
+
+def run(cfg) -> dict:
+    return MinePairs().run(cfg)
 
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs mine_pairs`
-    from ray_jobs.cli import stage_main
-
-    stage_main(STAGE)
+    MinePairs.main()

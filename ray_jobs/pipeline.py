@@ -1,13 +1,13 @@
 """The whole method in one command, from the manifest to the last stage's student:
 
-    python -m ray_jobs.pipeline --config configs/demo.yaml [--from STEP] [--set stages=3]
+    python -m ray_jobs.pipeline --config configs/demo.yaml [--from STEP] [--set iterations=3]
     python -m ray_jobs all      --config ...      w2s run all --config ...      (the same)
 
 metrics, select, score_teachers, make_pairs, then for each stage N = 1..`stages`:
 mine_pairs (N > 1: gMAD + misclassified synthetic pairs with the stage N-1 student),
 cache_motion (the stage's new videos only), train_student (stage N > 1 starts from
 student N-1), anchors, heldout (pair accuracy on never-trained pairs) and score (the pool
-scores the next stage mines from; the last stage's only with `score_last_stage`);
+scores the next stage mines from; the last stage's only with `score_last_iteration`);
 last, `evaluate` (every stage's student and the weak teachers on `eval.benchmarks`,
 and the demo's proxy with `eval.proxy`) when either is configured. A step whose stage.json exists completed earlier and is skipped, so a rerun after a
 crash goes on where it stopped; `--from STEP` (a stage name, or e.g. train_student@2)
@@ -16,118 +16,9 @@ recompute from nothing, delete that step's output). Ends with a table per stage 
 writes it to <run_dir>/pipeline.json.
 """
 
-from __future__ import annotations
-
 import sys
-import time
 
-from ray_jobs import registry
-from ray_jobs.console import console
-from w2s import uri
-from w2s.config import stage_name
-from w2s.rundir import RunDir
+from ray_jobs.cli import main
 
-PER_STAGE_KEYS = ("train.name", "train.pairs", "train.init_from", "motion.pairs", "scoring.checkpoint")
-
-
-def record_of(step: registry.Step, cfg, run: RunDir) -> str:
-    """The stage.json a completed step leaves."""
-    return run.stage_record(step.stage.name, step.config(cfg).student_name if step.n is not None else None)
-
-
-def first_forced(steps: list[registry.Step], from_step: str | None) -> int:
-    """Index of the step --from names (len(steps) when none)."""
-    if not from_step:
-        return len(steps)
-    for i, s in enumerate(steps):
-        if from_step in (s.name, s.stage.name):
-            return i
-    raise ValueError(f"--from {from_step}: not a step of this pipeline; steps: {', '.join(s.name for s in steps)}")
-
-
-def check_config(cfg) -> None:
-    """Keys that name one stage's files cannot hold for every stage of a multi-stage pipeline."""
-    if cfg.stages < 2:
-        return
-    data = cfg.model_dump()
-    bad = [k for k in PER_STAGE_KEYS if data[k.split(".")[0]][k.split(".")[1]] is not None]
-    if bad:
-        raise ValueError(f"{', '.join(bad)} name one stage's files: leave them null for a {cfg.stages}-stage "
-                         "pipeline (each stage N uses stage<N>), or run the stages one by one")
-
-
-def run_pipeline(cfg, from_step: str | None, verbose: bool, parser) -> int:
-    from ray_jobs.cli import run_stages
-
-    evaluate = bool(cfg.eval.benchmarks or cfg.eval.proxy)
-    steps = registry.pipeline(cfg.stages, cfg.score_last_stage, evaluate=evaluate)
-    try:
-        check_config(cfg)
-        forced = first_forced(steps, from_step)
-    except ValueError as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
-    run = RunDir(cfg.run_dir)
-
-    def skip(step: registry.Step) -> str | None:
-        if steps.index(step) >= forced:
-            return None
-        path = record_of(step, cfg, run)
-        done = uri.read_json(path) if uri.exists(path) else None
-        return f"completed {done.get('started', '')}" if done else None
-
-    return run_stages(steps, cfg, verbose, "pipeline", skip=skip, after=summary)
-
-
-def stage_rows(cfg, run: RunDir) -> list[dict]:
-    """Per stage N: training pairs, training accuracy, held-out accuracy, mining figures."""
-    rows = []
-    for n in range(1, cfg.stages + 1):
-        name = stage_name(n)
-        train = _json(run.stage_record("train_student", name))
-        held = _json(run.stage_record("heldout", name))
-        mine = _json(run.stage_record("mine_pairs", name)) if n > 1 else {}
-        acc = held.get("accuracy") or {}
-        rows.append({"stage": n, "pairs": train.get("usable"), "train_pair_acc": train.get("final_pair_acc"),
-                     "heldout_direction": acc.get("direction"), "heldout_level": acc.get("level"),
-                     "heldout_pairs": acc.get("pairs"), "gmad_pairs": mine.get("gmad_pairs"),
-                     "synthetic_kept": mine.get("synthetic_kept"),
-                     "misclassification_rate": mine.get("misclassification_rate"),
-                     "train_s": train.get("train_seconds")})
-    return rows
-
-
-def _json(path: str) -> dict:
-    return (uri.read_json(path) or {}) if uri.exists(path) else {}
-
-
-def _f(x, pct=False) -> str:
-    if x is None:
-        return "-"
-    return f"{100 * x:.1f} %" if pct else (f"{x:.3f}" if isinstance(x, float) else str(x))
-
-
-def summary(cfg) -> None:
-    run = RunDir(cfg.run_dir)
-    rows = stage_rows(cfg, run)
-    uri.write_json(run.path("pipeline.json"), {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages": rows})
-    table = {}
-    for r in rows:
-        mined = "-" if r["stage"] == 1 else (f"{_f(r['gmad_pairs'])} gMAD + {_f(r['synthetic_kept'])} synthetic "
-                                             f"(student {r['stage'] - 1} misclassified {_f(r['misclassification_rate'], True)})")
-        table[f"stage {r['stage']}"] = (
-            f"held-out pair accuracy {_f(r['heldout_direction'], True)} direction / {_f(r['heldout_level'], True)} "
-            f"level ({_f(r['heldout_pairs'])} pairs); trained on {_f(r['pairs'])} pairs, {_f(r['train_s'])} s; "
-            f"mined: {mined}")
-    console.summary(f"pipeline: {cfg.stages} stages ({run.root})", {**table, "record": run.path("pipeline.json")})
-
-
-def main(argv: list[str] | None = None) -> int:
-    from ray_jobs.cli import build_parser, parse_config
-
-    p = build_parser("python -m ray_jobs.pipeline", pipeline=True)
-    args = p.parse_args(argv)
-    return run_pipeline(parse_config(p, args), args.from_step, args.verbose, p)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same as `python -m ray_jobs all`
+    sys.exit(main(sys.argv[1:], prog="python -m ray_jobs.pipeline", pipeline=True))

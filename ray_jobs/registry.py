@@ -1,10 +1,9 @@
 """The stage registry: every stage the pipeline has, and the pipeline's plan of steps.
 
-A stage is a module `ray_jobs/<name>.py` with a docstring (its `--help`) and
-`run(cfg: RunCfg) -> dict` (what it did; it also writes its stage.json). Stages
-read and write the run directory only through `w2s.rundir.RunDir` and never
-import each other. Modules are imported when a stage runs, so `--help` is fast
-and `select` never imports torch.
+A stage is a module `ray_jobs/<name>.py` with a docstring (its `--help`) and `STAGE`, a
+`ray_jobs.base.Stage` subclass (docs/adding_a_stage.md). Stages read and write the run
+directory only through `w2s.rundir.RunDir` and never import each other. Modules are
+imported when a stage runs, so `--help` is fast and `select` never imports torch.
 """
 
 from __future__ import annotations
@@ -14,11 +13,12 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Stage:
+class Entry:
+    """A stage as the command line lists it (its module imported only when it runs)."""
     name: str
     help: str
     needs_ray: bool = True
-    iterative: bool = False  # runs once per stage N of the method (`--stage N`)
+    iterative: bool = False  # runs once per iteration N of the method (`--iteration N`)
 
     def module(self):
         return importlib.import_module(f"ray_jobs.{self.name}")
@@ -27,31 +27,35 @@ class Stage:
     def doc(self) -> str:
         return self.module().__doc__ or self.help
 
+    def stage(self):
+        """The stage object (ray_jobs.base.Stage)."""
+        return self.module().STAGE()
+
     def run(self, cfg) -> dict:
-        return self.module().run(cfg)
+        return self.stage().run(cfg)
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage("metrics", "the nine low-level metrics of every manifest video"),
-    Stage("select", "the distribution-matched subset (HiGHS LP/MILP)", needs_ray=False),
-    Stage("score_teachers", "every weak teacher scores every selected video"),
-    Stage("make_pairs", "ensemble + synthetic (+ held-out) pairs with labels, LLaVA export"),
-    Stage("mine_pairs", "stage N >= 2: gMAD + misclassified synthetic pairs, labelled by student N-1",
+STAGES: tuple[Entry, ...] = (
+    Entry("metrics", "the nine low-level metrics of every manifest video"),
+    Entry("select", "the distribution-matched subset (HiGHS LP/MILP)", needs_ray=False),
+    Entry("score_teachers", "every weak teacher scores every selected video"),
+    Entry("make_pairs", "ensemble + synthetic (+ held-out) pairs with labels, LLaVA export"),
+    Entry("mine_pairs", "stage N >= 2: gMAD + misclassified synthetic pairs, labelled by student N-1",
           iterative=True),
-    Stage("cache_motion", "SlowFast motion features of every video in the stage's pairs", iterative=True),
-    Stage("train_student", "the pair student (Ray Train + DeepSpeed ZeRO), HF export", iterative=True),
-    Stage("anchors", "the student's five anchor videos and their comparisons, stored with it", iterative=True),
-    Stage("heldout", "the student's pair accuracy on the held-out synthetic pairs", iterative=True),
-    Stage("score", "a 0-100 score for every video (anchors + MAP), with the student", iterative=True),
-    Stage("evaluate", "students (+ weak teachers) on VQA benchmarks: SRCC, KRCC, PLCC per benchmark"),
+    Entry("cache_motion", "SlowFast motion features of every video in the stage's pairs", iterative=True),
+    Entry("train_student", "the pair student (Ray Train + DeepSpeed ZeRO), HF export", iterative=True),
+    Entry("anchors", "the student's five anchor videos and their comparisons, stored with it", iterative=True),
+    Entry("heldout", "the student's pair accuracy on the held-out synthetic pairs", iterative=True),
+    Entry("score", "a 0-100 score for every video (anchors + MAP), with the student", iterative=True),
+    Entry("evaluate", "students (+ weak teachers) on VQA benchmarks: SRCC, KRCC, PLCC per benchmark"),
 )
 BY_NAME = {s.name: s for s in STAGES}
 
 
 @dataclass(frozen=True)
 class Step:
-    """One stage run of the pipeline: a stage, and for an iterative stage the method's stage N."""
-    stage: Stage
+    """One stage run of the pipeline: a stage, and for an iterative stage the method's iteration N."""
+    stage: Entry
     n: int | None = None
 
     @property
@@ -59,13 +63,17 @@ class Step:
         return self.stage.name if self.n is None else f"{self.stage.name}@{self.n}"
 
     def config(self, cfg):
-        return cfg if self.n is None else cfg.for_stage(self.n)
+        return cfg if self.n is None else cfg.for_iteration(self.n)
+
+    def record_path(self, cfg) -> str:
+        """The stage.json this step leaves when it completes."""
+        return self.stage.stage().record_path(self.config(cfg))
 
     def run(self, cfg) -> dict:
         return self.stage.run(self.config(cfg))
 
 
-def get(name: str) -> Stage:
+def get(name: str) -> Entry:
     if name not in BY_NAME:
         raise KeyError(f"unknown stage {name!r}; stages: {', '.join(BY_NAME)}")
     return BY_NAME[name]

@@ -13,7 +13,7 @@ import tempfile
 import pandas as pd
 
 from ray_jobs.progress import Tracker, tick
-from ray_jobs.runtime import task_resources
+from ray_jobs.runtime import ray_args
 from w2s import rundir, uri
 from w2s.video import VideoDecodeError
 from w2s.video.distort import FAMILIES, distort, family
@@ -76,7 +76,7 @@ def render_synthetic(cfg, sources: list[str], families: list[str] | None = None,
     if not jobs:
         return pd.DataFrame(columns=COLUMNS)
     with Tracker(len(jobs), label, "videos") as progress:
-        ds = ray.data.from_items(jobs).map(render_row, **task_resources(cfg.pairs.render_num_cpus, cfg.pairs.render_memory_mb), fn_kwargs={
+        ds = ray.data.from_items(jobs).map(render_row, **ray_args(cfg.pairs, actor=False), fn_kwargs={
             "run_root": run_dir.root, "preset": cfg.pairs.h265_preset,
             "max_short_side": cfg.pairs.max_short_side, "progress": progress.handle,
             "lossless_preset": cfg.pairs.lossless_preset})

@@ -7,7 +7,7 @@ import functools
 import os
 
 from w2s import rundir
-from w2s.config import RunCfg
+from w2s.config import Resources, RunCfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,16 +43,13 @@ def gpus_per_actor(requested: float | None) -> float:
     return 1.0 if ray.cluster_resources().get("GPU", 0) else 0.0
 
 
-def actor_resources(num_cpus: float, num_gpus: float | None, memory_mb: int = 0) -> dict:
-    """Ray resource arguments of a model actor (Ray Data's map_batches or `.options`), from the
-    stage's config: what the autoscaler sizes the GPU worker groups by."""
-    gpus = gpus_per_actor(num_gpus)
-    return {"num_cpus": num_cpus, "num_gpus": gpus or None, "memory": memory_mb * 2**20 or None}
-
-
-def task_resources(num_cpus: float, memory_mb: int = 0) -> dict:
-    """Ray resource arguments of a CPU task (decode, metrics, renders)."""
-    return {"num_cpus": num_cpus, **({"memory": memory_mb * 2**20} if memory_mb else {})}
+def ray_args(res: Resources, actor: bool) -> dict:
+    """Ray's resource arguments (map_batches, `.options`) of one task or actor from the stage's
+    declaration: what the autoscaler sizes the worker groups by. An actor's GPUs: null = one when
+    the cluster has GPUs; a task gets GPUs only when it asks for them."""
+    gpus = gpus_per_actor(res.num_gpus) if actor else float(res.num_gpus or 0)
+    out = {"num_cpus": res.num_cpus, **({"num_gpus": gpus} if gpus else {})}
+    return {**out, **({"memory": res.memory_mb * 2**20} if res.memory_mb else {})}
 
 
 def reenter(cwd: str) -> None:

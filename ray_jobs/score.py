@@ -1,6 +1,6 @@
 """Stage `score`: a 0-100 quality score for every video, with a trained student.
 
-    python -m ray_jobs score --config configs/demo.yaml [--stage N] [--set scoring.videos=selected]
+    python -m ray_jobs score --config configs/demo.yaml [--iteration N] [--set scoring.videos=selected]
 
 Reads the videos (`scoring.videos`: the manifest, the selected subset, or any
 Parquet with a `uri` column) with Ray Data -> CPU tasks decode each video's key
@@ -17,12 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ray_jobs.console import console
+from ray_jobs.base import Stage
 from ray_jobs.scorer_pool import score_all
 from w2s import rundir, uri
 from w2s.scoring.anchors import AnchorSet
-
-STAGE = "score"
 
 
 def checkpoint_of(cfg, run_dir: rundir.RunDir) -> tuple[str, str]:
@@ -42,28 +40,44 @@ def videos_of(cfg, run_dir: rundir.RunDir) -> str:
     return v
 
 
+class Score(Stage):
+    name, iterative = "score", True
+
+    def record_name(self, cfg):
+        return checkpoint_of(cfg, rundir.RunDir(cfg.run_dir))[1]
+
+    def check(self, ctx):
+        ckpt, name = checkpoint_of(ctx.cfg, ctx.run_dir)
+        ctx.run_dir.require(rundir.anchors_file(ckpt), f"anchors of checkpoint {name!r}", "anchors")
+
+    def record_stage(self, ctx):
+        return self.name
+
+    def execute(self, ctx):
+        cfg, run_dir = ctx.cfg, ctx.run_dir
+        ckpt, name = checkpoint_of(cfg, run_dir)
+        anchors = AnchorSet.load(ckpt, with_inputs=False)
+        out = run_dir.scores(name)
+        n_in, n_done = score_all(cfg, videos_of(cfg, run_dir), ckpt, out, anchors.sampling)
+        table = rundir.read_table(out)
+        bad = table[table["error"].notna()]
+        ctx.fail(bad.assign(reason=bad["error"]))
+        s = table["score"].dropna()
+        png = histogram(s, run_dir.score_histogram(name), name) if len(s) else None
+        quart = s.quantile([0, 0.25, 0.5, 0.75, 1]).round(1).tolist() if len(s) else []
+        ctx.rows.update({
+            "videos": f"{n_in} ({n_done} already scored, skipped)", "scored": len(s), "failed": len(bad),
+            "score min / 25% / median / 75% / max": " / ".join(map(str, quart)) or "-",
+            "distribution (0..100, 10 bins)": text_histogram(s), "histogram": png or "-", "output": out})
+        return {"checkpoint": ckpt, "inputs": n_in, "already_done": n_done, "scored": len(s), "failures": len(bad),
+                "quantiles": quart, "mean": float(s.mean()) if len(s) else None, "histogram": png}
+
+
+STAGE = Score
+
+
 def run(cfg) -> dict:
-    run_dir = rundir.RunDir(cfg.run_dir)
-    ckpt, name = checkpoint_of(cfg, run_dir)
-    run_dir.require(uri.join(ckpt, "anchors.json"), f"anchors of checkpoint {name!r}", "anchors")
-    anchors = AnchorSet.load(ckpt, with_inputs=False)
-    out = run_dir.scores(name)
-    record = rundir.StageRecord(uri.join(out, "stage.json"), STAGE, cfg.model_dump())
-    n_in, n_done = score_all(cfg, videos_of(cfg, run_dir), ckpt, out, anchors.sampling)
-    table = rundir.read_table(out)
-    bad = table[table["error"].notna()]
-    run_dir.write_failures(STAGE, bad.rename(columns={"error": "reason"}) if len(bad) else None)
-    s = table["score"].dropna()
-    png = histogram(s, run_dir.score_histogram(name), name) if len(s) else None
-    quart = s.quantile([0, 0.25, 0.5, 0.75, 1]).round(1).tolist() if len(s) else []
-    info = record.finish(checkpoint=ckpt, inputs=n_in, already_done=n_done, scored=len(s), failures=len(bad),
-                         quantiles=quart, mean=float(s.mean()) if len(s) else None, histogram=png)
-    console.summary(f"stage {STAGE}: {name} ({run_dir.root})", {
-        "videos": f"{n_in} ({n_done} already scored, skipped)", "scored": len(s), "failed": len(bad),
-        "score min / 25% / median / 75% / max": " / ".join(map(str, quart)) or "-",
-        "distribution (0..100, 10 bins)": text_histogram(s), "histogram": png or "-",
-        "output": out, "duration": f"{info['duration_s']} s"})
-    return info
+    return Score().run(cfg)
 
 
 def text_histogram(s: pd.Series, bins: int = 10) -> str:
@@ -83,6 +97,4 @@ def histogram(s: pd.Series, dest: str, name: str) -> str:
 
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs score`
-    from ray_jobs.cli import stage_main
-
-    stage_main(STAGE)
+    Score.main()

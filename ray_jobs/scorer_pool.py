@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ray_jobs.progress import Tracker, tick
-from ray_jobs.runtime import actor_resources, skip_done, task_resources
+from ray_jobs.rows import RowJob, Side, run_rows
 from w2s import uri
+from w2s.config import Resources
 from w2s.video import VideoDecodeError
 
 
@@ -56,15 +56,14 @@ def _score(scorer, batch: pd.DataFrame, inputs: list) -> pd.DataFrame:
 class ScoreActor:
     """Loads the scorer once (anchors' tokens and prefix caches included), scores batches."""
 
-    def __init__(self, ckpt: str, progress=None):
+    def __init__(self, ckpt: str):
         from w2s.scoring.scorer import Scorer
 
-        self.scorer, self.progress = Scorer.from_pretrained(ckpt), progress
+        self.scorer = Scorer.from_pretrained(ckpt)
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
         inputs = [pickle.loads(p) for p in batch.loc[batch["error"].isna(), "payload"]]
         out = _score(self.scorer, batch, inputs)
-        tick(self.progress, len(out))
         return pa.Table.from_pandas(out, schema=schema(len(self.scorer.anchor_feats)), preserve_index=False)
 
 
@@ -72,11 +71,10 @@ class MultiScoreActor:
     """Several checkpoints in one actor: each decoded video is scored by all of them. Rows carry
     `model` (the partition column of the write)."""
 
-    def __init__(self, ckpts: dict[str, str], progress=None):
+    def __init__(self, ckpts: dict[str, str]):
         from w2s.scoring.scorer import Scorer
 
         self.scorers = {name: Scorer.from_pretrained(c) for name, c in ckpts.items()}
-        self.progress = progress
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
         inputs = [pickle.loads(p) for p in batch.loc[batch["error"].isna(), "payload"]]
@@ -85,7 +83,6 @@ class MultiScoreActor:
             t = pa.Table.from_pandas(_score(scorer, batch, inputs), schema=schema(len(scorer.anchor_feats)),
                                      preserve_index=False)
             tables.append(t.append_column("model", pa.array([name] * len(t), pa.string())))
-        tick(self.progress, len(batch))
         return pa.concat_tables(tables, promote_options="default")
 
 
@@ -104,22 +101,7 @@ def score_many(cfg, source: str, ckpts: dict[str, str], root: str, sampling, lab
 
 def _run(cfg, source: str, out: str | list[str], sampling, label: str, actor, actor_kwargs: dict,
          partition_cols=None, dest: str | None = None) -> tuple[int, int]:
-    import ray
-    import ray.data
-
     sc = cfg.scoring
-    ds = ray.data.read_parquet(source, columns=["uri"])
-    n_in = ds.count()
-    ds, n_done = skip_done(ds, out)
-    if n_done >= n_in:
-        return n_in, n_done
-    with Tracker(n_in - n_done, label, "videos") as progress:
-        ds = ds.repartition(target_num_rows_per_block=sc.batch_size)
-        ds = ds.map_batches(decode_batch, batch_format="pandas", batch_size=sc.batch_size,
-                            **task_resources(sc.decode_num_cpus), fn_kwargs={"sampling": sampling})
-        ds = ds.map_batches(actor, batch_format="pandas", batch_size=sc.batch_size,
-                            fn_constructor_kwargs={**actor_kwargs, "progress": progress.handle},
-                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sc.max_actors),
-                            **actor_resources(sc.num_cpus, sc.num_gpus, sc.memory_mb))
-        ds.write_parquet(dest or out, min_rows_per_file=sc.rows_per_file, partition_cols=partition_cols)
-    return n_in, n_done
+    decode = Side(decode_batch, Resources(num_cpus=sc.decode_num_cpus, batch_size=sc.batch_size), {"sampling": sampling})
+    return run_rows(RowJob(source, out, label, process=Side(actor, sc, actor_kwargs), prepare=decode,
+                           rows_per_file=sc.rows_per_file, partition_cols=partition_cols, dest=dest))

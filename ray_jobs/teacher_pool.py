@@ -17,8 +17,9 @@ import pandas as pd
 import pyarrow as pa
 
 from ray_jobs.console import console
-from ray_jobs.progress import Tracker, tick
-from ray_jobs.runtime import actor_resources, skip_done
+from ray_jobs.rows import RowJob, Side, run_rows
+from ray_jobs.runtime import ray_args
+from w2s.config import Resources
 from w2s.teachers import create_teacher
 from w2s.video import VideoDecodeError
 
@@ -48,8 +49,8 @@ def prepare_batch(batch: pd.DataFrame, name: str, params: tuple) -> pd.DataFrame
 class ModelSide:
     """Actor: loads the teacher once, scores batches of prepared payloads."""
 
-    def __init__(self, name: str, params: tuple, progress=None):
-        self.name, self.progress = name, progress
+    def __init__(self, name: str, params: tuple):
+        self.name = name
         self.teacher = create_teacher(name, **dict(params))
         self.teacher.setup()
 
@@ -61,13 +62,21 @@ class ModelSide:
             scores[ok] = self.teacher.score_batch(items)
         out = pd.DataFrame({"uri": batch["uri"], "teacher": self.name, "score": scores.to_numpy(float),
                             "error": batch["error"]})
-        tick(self.progress, len(out))
         return pa.Table.from_pandas(out, schema=SCORE_SCHEMA, preserve_index=False)
 
 
 def teacher_resources(spec):
-    """The teacher's declared resources with the config's overrides (score.teachers[].num_gpus, ...)."""
+    """The teacher's declared resources with the config's overrides (teachers[].num_gpus, ...)."""
     return dataclasses.replace(create_teacher(spec.name, **spec.params).resources, **spec.overrides())
+
+
+def sides(spec) -> tuple[Resources, Resources]:
+    """(CPU side per task, model side per actor) of one teacher, in the stages' one declaration."""
+    res = teacher_resources(spec)
+    prep = Resources(num_cpus=res.decode_num_cpus, batch_size=spec.decode_batch_size)
+    model = Resources(num_cpus=res.num_cpus, num_gpus=res.num_gpus, memory_mb=res.memory_mb,
+                      max_actors=res.max_actors, batch_size=res.batch_size)
+    return prep, model
 
 
 def warn_unplaceable(name: str, request: dict) -> None:
@@ -75,37 +84,22 @@ def warn_unplaceable(name: str, request: dict) -> None:
     autoscaler to add a larger node (on a fixed cluster it would wait forever)."""
     import ray
 
-    need = {"CPU": request["num_cpus"], "GPU": request["num_gpus"] or 0, "memory": request["memory"] or 0}
+    need = {"CPU": request["num_cpus"], "GPU": request.get("num_gpus", 0), "memory": request.get("memory", 0)}
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     if nodes and not any(all(n.get(k, 0) >= v for k, v in need.items() if v) for n in nodes):
         largest = max(n.get("memory", 0) for n in nodes) / 2**20
         console.warn(f"teacher {name}: no node alive can hold a model actor ({request['num_cpus']} CPU, "
                      f"{need['GPU']} GPU, {need['memory'] / 2**20:.0f} MB; the largest node has {largest:.0f} MB): "
-                     f"the pool waits for the autoscaler; on a fixed cluster lower score.teachers[].memory_mb / "
+                     f"the pool waits for the autoscaler; on a fixed cluster lower teachers[].memory_mb / "
                      f"num_gpus")
 
 
 def score_videos(cfg, spec, source: str, out: str, label: str) -> tuple[int, int]:
     """Score the videos of `source` (Parquet with `uri`) not yet in `out` with one teacher:
     (inputs, already done)."""
-    import ray.data
-
-    res = teacher_resources(spec)
+    prep, model = sides(spec)
     params = tuple(sorted(spec.params.items()))
-    warn_unplaceable(spec.name, actor_resources(res.num_cpus, res.num_gpus, res.memory_mb))
-    videos = ray.data.read_parquet(source, columns=["uri"])
-    n_in = videos.count()
-    ds, n_done = skip_done(videos, out)
-    if n_done < n_in:
-        with Tracker(n_in - n_done, label) as progress:
-            ds = ds.repartition(target_num_rows_per_block=cfg.score.decode_batch_size)
-            ds = ds.map_batches(prepare_batch, batch_format="pandas", batch_size=cfg.score.decode_batch_size,
-                                num_cpus=cfg.score.decode_num_cpus or res.prep_num_cpus,
-                                fn_kwargs={"name": spec.name, "params": params})
-            ds = ds.map_batches(ModelSide, batch_format="pandas", batch_size=res.batch_size,
-                                fn_constructor_kwargs={"name": spec.name, "params": params,
-                                                       "progress": progress.handle},
-                                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=res.max_actors),
-                                **actor_resources(res.num_cpus, res.num_gpus, res.memory_mb))
-            ds.write_parquet(out, min_rows_per_file=256)
-    return n_in, n_done
+    warn_unplaceable(spec.name, ray_args(model, actor=True))
+    kwargs = {"name": spec.name, "params": params}
+    return run_rows(RowJob(source, out, label, process=Side(ModelSide, model, kwargs),
+                           prepare=Side(prepare_batch, prep, kwargs)))

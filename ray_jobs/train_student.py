@@ -1,6 +1,6 @@
 """Stage `train_student`: the pair student trained with Ray Train + DeepSpeed ZeRO.
 
-    python -m ray_jobs train_student --config configs/demo.yaml [--stage N] [--set train.zero_stage=2]
+    python -m ray_jobs train_student --config configs/demo.yaml [--iteration N] [--set train.zero_stage=2]
 
 Stage N (default 1) trains on pairs/stage<N> and exports student/stage<N>; for N > 1
 it starts from the exported stage N-1 student (train.init_from overrides that).
@@ -24,6 +24,7 @@ import time
 
 import pandas as pd
 
+from ray_jobs.base import Stage
 from ray_jobs.console import console
 from ray_jobs.progress import Tracker
 from ray_jobs.train_data import build_dataset, plan
@@ -31,8 +32,6 @@ from ray_jobs.train_export import verify_export
 from w2s import rundir, uri
 from w2s.config import stage_name
 from w2s.student.curves import plot_curves
-
-STAGE = "train_student"
 
 
 def train_loop(config: dict) -> None:
@@ -45,7 +44,7 @@ def train_loop(config: dict) -> None:
     run_worker(config)
 
 
-def _trainer(cfg, run_dir: rundir.RunDir, p: dict, use_gpu: bool, progress):
+def _trainer(cfg, run_dir: rundir.RunDir, p: dict, gpus: float, progress):
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -61,8 +60,9 @@ def _trainer(cfg, run_dir: rundir.RunDir, p: dict, use_gpu: bool, progress):
         train_loop,
         train_loop_config={"cfg": cfg.model_dump(), "total_steps": p["total_steps"], "progress": progress,
                            "shuffle_rows": p["shuffle_rows"]},
-        scaling_config=ScalingConfig(num_workers=tc.num_workers, use_gpu=use_gpu,
-                                     resources_per_worker={"CPU": tc.cpus_per_worker}),
+        scaling_config=ScalingConfig(num_workers=tc.num_workers, use_gpu=bool(gpus), resources_per_worker={
+            "CPU": tc.num_cpus, **({"GPU": gpus} if gpus else {}),
+            **({"memory": tc.memory_mb * 2**20} if tc.memory_mb else {})}),
         run_config=RunConfig(name=tc.name, storage_path=tc.storage or run_dir.train_storage(),
                              checkpoint_config=CheckpointConfig(num_to_keep=tc.keep_checkpoints),
                              failure_config=FailureConfig(max_failures=tc.max_failures)),
@@ -77,8 +77,8 @@ def _input_size(cfg) -> int:
     return 384 if cfg.student.preset == "paper" else cfg.student.image_size
 
 
-def _finish(cfg, run_dir: rundir.RunDir, record, p: dict, result, use_gpu: bool, train_s: float) -> dict:
-    """Curves PNG, export check and stage.json after fit()."""
+def _finish(cfg, run_dir: rundir.RunDir, p: dict, result, use_gpu: bool, train_s: float) -> dict:
+    """Curves PNG, export check and the stage.json fields after fit()."""
     tc = cfg.train
     history = uri.read_parquet(run_dir.curves(tc.name))
     state = uri.read_json(run_dir.train_state(tc.name)) or {}
@@ -88,7 +88,7 @@ def _finish(cfg, run_dir: rundir.RunDir, record, p: dict, result, use_gpu: bool,
         png = plot_curves(history, run_dir.curves(tc.name, png=True),
                           f"student {tc.name}: {cfg.student.preset}, {engine}")
     tail = history.tail(max(1, len(history) // 10))
-    return record.finish(
+    return dict(
         **{k: v for k, v in p.items() if k not in ("bad_uris", "index")}, failures=len(p["bad_uris"]),
         steps_done=int(history["step"].max()) if len(history) else 0, steps_logged=len(history),
         resumed_from=state.get("resumed_from", []), attempts=len(state.get("resumed_from", [])) + 1,
@@ -100,48 +100,62 @@ def _finish(cfg, run_dir: rundir.RunDir, record, p: dict, result, use_gpu: bool,
 
 
 def for_this_stage(cfg, run_dir: rundir.RunDir):
-    """train.name / pairs / init_from made concrete for `cfg.stage`: stage N trains student/stage<N>
+    """train.name / pairs / init_from made concrete for `cfg.iteration`: stage N trains student/stage<N>
     on pairs/stage<N>, starting from student/stage<N-1> when N > 1."""
-    tc, n = cfg.train, cfg.stage
+    tc, n = cfg.train, cfg.iteration
     init = tc.init_from or (run_dir.student(stage_name(n - 1)) if n > 1 else None)
     return cfg.model_copy(update={"train": tc.model_copy(update={
         "name": cfg.student_name, "pairs": tc.pairs or run_dir.pairs(n), "init_from": init})})
 
 
-def run(cfg) -> dict:
-    import ray
+class TrainStudent(Stage):
+    name, iterative = "train_student", True
 
-    run_dir = rundir.RunDir(cfg.run_dir)
-    cfg = for_this_stage(cfg.with_absolute_paths(), run_dir)  # workers run in their own directory
-    tc = cfg.train
-    if tc.init_from:
-        run_dir.require(uri.join(tc.init_from, "config.json"), f"exported student to start from ({tc.init_from})",
-                        f"{STAGE} --stage {cfg.stage - 1}" if cfg.stage > 1 else STAGE)
-    record = run_dir.record(STAGE, cfg.model_dump(), name=tc.name)
-    p = plan(cfg, run_dir, tc.num_workers)
-    if p["bad_uris"]:
-        run_dir.write_failures(STAGE, pd.DataFrame(
-            {"uri": p["bad_uris"], "reason": "no motion features (failed or missing in cache_motion)"}))
-    if p["videos_over_max_frames"]:
-        how = "their first" if tc.frame_sampling == "first" else "spread over their length:"
-        console.warn(f"{p['videos_over_max_frames']} videos are longer than train.max_frames = {tc.max_frames} s: "
-                     f"{how} {tc.max_frames} key frames are used (train.frame_sampling: {tc.frame_sampling})")
-    use_gpu = tc.use_gpu if tc.use_gpu is not None else bool(ray.cluster_resources().get("GPU", 0))
-    t0 = time.time()
-    with Tracker(p["total_steps"], f"{STAGE} {tc.name}", "steps") as progress:
-        result = _trainer(cfg, run_dir, p, use_gpu, progress.handle).fit()
-    info = _finish(cfg, run_dir, record, p, result, use_gpu, time.time() - t0)
-    _summary(cfg, run_dir, p, info, use_gpu)
-    return info
+    def run(self, cfg) -> dict:
+        return super().run(for_this_stage(cfg.with_absolute_paths(), rundir.RunDir(cfg.run_dir)))  # workers run elsewhere
+
+    def check(self, ctx):
+        cfg = ctx.cfg
+        if cfg.train.init_from:
+            ctx.run_dir.require(uri.join(cfg.train.init_from, "config.json"),
+                                f"exported student to start from ({cfg.train.init_from})",
+                                f"{self.name} --iteration {cfg.iteration - 1}" if cfg.iteration > 1 else self.name)
+
+    def execute(self, ctx):
+        import ray
+
+        from ray_jobs.runtime import gpus_per_actor
+
+        cfg, run_dir, tc = ctx.cfg, ctx.run_dir, ctx.cfg.train
+        p = plan(cfg, run_dir, tc.num_workers)
+        ctx.fail(pd.DataFrame({"uri": p["bad_uris"], "reason": "no motion features (failed or missing in cache_motion)"}))
+        if p["videos_over_max_frames"]:
+            how = "their first" if tc.frame_sampling == "first" else "spread over their length:"
+            console.warn(f"{p['videos_over_max_frames']} videos are longer than train.max_frames = {tc.max_frames} s: "
+                         f"{how} {tc.max_frames} key frames are used (train.frame_sampling: {tc.frame_sampling})")
+        gpus = gpus_per_actor(tc.num_gpus) if ray.is_initialized() else float(tc.num_gpus or 0)
+        t0 = time.time()
+        with Tracker(p["total_steps"], f"{self.name} {tc.name}", "steps") as progress:
+            result = _trainer(cfg, run_dir, p, gpus, progress.handle).fit()
+        info = _finish(cfg, run_dir, p, result, bool(gpus), time.time() - t0)
+        ctx.rows.update(_summary(cfg, run_dir, p, info, bool(gpus)))
+        return info
+
+
+STAGE = TrainStudent
+
+
+def run(cfg) -> dict:
+    return TrainStudent().run(cfg)
 
 
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def _summary(cfg, run_dir: rundir.RunDir, p: dict, info: dict, use_gpu: bool) -> None:
+def _summary(cfg, run_dir: rundir.RunDir, p: dict, info: dict, use_gpu: bool) -> dict:
     tc, check = cfg.train, info["export_max_abs_diff"]
-    console.summary(f"stage {STAGE}: {tc.name} ({run_dir.root})", {
+    return {
         "started from": tc.init_from or f"a new {cfg.student.preset} student (seed {cfg.student.seed})",
         "pairs (usable / dropped)": f"{p['usable']} / {p['dropped']}",
         "motion join": f"{p['motion_join']} ({p['motion_mb']} MB of features)",
@@ -156,10 +170,8 @@ def _summary(cfg, run_dir: rundir.RunDir, p: dict, info: dict, use_gpu: bool) ->
         "final loss (last 10 %)": _fmt(info["final_loss"]),
         "pair accuracy (last 10 %)": _fmt(info["final_pair_acc"]),
         "exported model": info["export"] + ("" if check is None else f"  (reload max |diff| {check:.2e})"),
-        "curves": info["curves"] or run_dir.train_dir(tc.name), "duration": f"{info['duration_s']} s"})
+        "curves": info["curves"] or run_dir.train_dir(tc.name)}
 
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs train_student`
-    from ray_jobs.cli import stage_main
-
-    stage_main(STAGE)
+    TrainStudent.main()

@@ -69,7 +69,7 @@ class Worker:
         self.device = ray.train.torch.get_device()
         torch.manual_seed(self.tc.seed)
         self.student, self.tok = _build_student(self.cfg, self.world)
-        groups = param_groups(self.student, self.tc.tune, stage_lrs(self.tc, self.cfg.stage), self.tc.weight_decay)
+        groups = param_groups(self.student, self.tc.tune, stage_lrs(self.tc, self.cfg.iteration), self.tc.weight_decay)
         self.engine = Engine(self.tc, PairModel(self.student), groups, self.total, self.device)
         self.state = {"step": 0, "epoch": 0, "pairs_seen": 0, "history": [], "resumed_from": []}
         self.processor = image_processor(self.student)

@@ -128,7 +128,7 @@ def test_a_rayjob_for_every_stage_and_the_pipeline():
     stages = set()
     for j in jobs:
         assert j["spec"]["clusterSelector"] == {"ray.io/cluster": _cluster()["metadata"]["name"]}
-        m = re.match(r"python -m ray_jobs(?:\.pipeline| (\w+)(?: --stage (\d+))?) --config (\S+)", j["spec"]["entrypoint"])
+        m = re.match(r"python -m ray_jobs(?:\.pipeline| (\w+)(?: --iteration (\d+))?) --config (\S+)", j["spec"]["entrypoint"])
         assert m, j["spec"]["entrypoint"]
         assert m.group(3).endswith("configs/paper.yaml")
         stages.add(m.group(1) or "pipeline")

@@ -30,7 +30,7 @@ def _rows(cfg, **cluster):
 def test_every_stage_of_every_iteration_is_planned(cfg):
     rows, totals = _rows(cfg)
     expect = ["metrics", "select", "score_teachers", "make_pairs"]
-    for n in range(1, cfg.stages + 1):
+    for n in range(1, cfg.iterations + 1):
         expect += ([f"mine_pairs@{n}"] if n > 1 else []) + [f"cache_motion@{n}", f"train_student@{n}",
                                                              f"anchors@{n}", f"heldout@{n}", f"score@{n}"]
     assert list(rows) == expect + ["evaluate"]
@@ -79,9 +79,9 @@ def test_a_gpu_measurement_file_replaces_the_assumption(cfg, tmp_path):
     assert fast["train_student@1"].gpu_hours == pytest.approx(slow["train_student@1"].gpu_hours / 2)
     # the paper's model teachers run on GPUs (declared num_gpus null); a measured rate replaces theirs
     teachers = {r.stage: r for r in plan(cfg, cl, base)[0]}["score_teachers"]
-    assert cfg.score.teachers[0].name == "minimalisticvqa-vii" and teachers.gpu_hours > 0
+    assert cfg.teachers[0].name == "minimalisticvqa-vii" and teachers.gpu_hours > 0
     gpu_file.write_text(json.dumps({"items_per_s": {t.name: GPU_ASSUMPTIONS[t.name][0] * 4
-                                                    for t in cfg.score.teachers}}))
+                                                    for t in cfg.teachers}}))
     quick = {r.stage: r for r in plan(cfg, cl, load_costs(gpu_file=str(gpu_file)))[0]}["score_teachers"]
     assert quick.gpu_hours == pytest.approx(teachers.gpu_hours / 4)
 

@@ -16,7 +16,7 @@ def _all_paths(r: RunDir) -> list[str]:
             r.rendered("blur", "/pool/clips/clip_0001.mp4", 3), r.pairs(1), r.llava(1), r.pairs(2), r.motion(),
             r.train_dir("stage1"), r.curves("stage1"), r.curves("stage1", png=True), r.train_state("stage1"),
             r.export_check("stage1"), r.train_storage(), r.student("stage1"), r.scores("stage1"),
-            r.eval("stage1"), r.failures("metrics"), r.stage_json("metrics"), r.stage_json("train_student", "s1"),
+            r.eval("stage1"), r.failures("metrics"), r.stage_record("metrics"), r.stage_record("train_student", "s1"),
             r.logs()]
 
 
@@ -79,5 +79,5 @@ def test_motion_and_failures_round_trip(tmp_path):
 def test_stage_record_writes_stage_json(tmp_path):
     r = RunDir(tmp_path)
     info = r.record("select", {"select": {"n": 3}}).finish(selected=3)
-    saved = uri.read_json(r.stage_json("select"))
+    saved = uri.read_json(r.stage_record("select"))
     assert saved == info and saved["selected"] == 3 and saved["w2s_version"] and saved["duration_s"] >= 0

@@ -19,6 +19,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not ignored
 
 
+class Resources(_Model):
+    """What one copy of a stage's work needs (one task, or one actor of its pool), with the same
+    keys in every section that runs on Ray: the stages, the planner and the cluster files read them."""
+    num_cpus: float = Field(1.0, ge=0, description="CPUs per task / actor")
+    num_gpus: float | None = Field(0.0, ge=0, description="GPUs per task / actor; null = 1 when the "
+                                   "cluster has GPUs, else 0")
+    memory_mb: int = Field(0, ge=0, description="memory reserved per task / actor (scheduling; 0 = none)")
+    max_actors: int | None = Field(None, ge=1, description="actors of the pool (tasks: at most this many at "
+                                   "once); null = 1 actor, or as many tasks as fit")
+    batch_size: int = Field(4, ge=1, description="rows (videos, pairs) per call")
+
+
 class RayCfg(_Model):
     address: str | None = Field(None, description="Ray address; None = local Ray (or RAY_ADDRESS)")
     num_cpus: int | None = Field(None, description="CPUs of the local Ray (ignored on a cluster)")
@@ -28,10 +40,10 @@ class RayCfg(_Model):
                           "where it leaves the map operator ~1 CPU (bench/stages.py)")
 
 
-class MetricsCfg(_Model):
-    batch_size: int = Field(4, ge=1, description="videos per Ray Data batch")
+class MetricsCfg(Resources):
+    """Resources: one Ray task per batch of videos (decode + measure)."""
+    batch_size: int = Field(4, ge=1, description="videos per task")
     num_cpus: float = Field(0.9, gt=0, description="CPUs per task (fractional: headroom for reads)")
-    memory_mb: int = Field(0, ge=0, description="memory reserved per task (scheduling; 0 = none)")
     backend: Literal["pyav", "decord"] = "pyav"
     rows_per_file: int = Field(256, ge=1, description="rows buffered per output Parquet file")
 
@@ -50,7 +62,9 @@ class TeacherCfg(_Model):
     name: str
     params: dict = Field(default_factory=dict)
     # null = the teacher's declared resources (w2s/teachers); set one to size its pools for a cluster
-    prep_num_cpus: float | None = Field(None, gt=0, description="CPUs per decode/sampling task")
+    decode_num_cpus: float | None = Field(None, gt=0, description="CPUs per decode/sampling task; null = the "
+                                          "teacher's declared one")
+    decode_batch_size: int = Field(4, ge=1, description="videos per decode/sampling task")
     num_cpus: float | None = Field(None, ge=0, description="CPUs per model actor")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per model actor")
     memory_mb: int | None = Field(None, ge=0, description="memory per model actor (scheduling)")
@@ -59,17 +73,12 @@ class TeacherCfg(_Model):
 
     def overrides(self) -> dict:
         """The resource fields set in the config (they replace the teacher's declared ones)."""
-        return {k: v for k, v in self.model_dump(exclude={"name", "params"}).items() if v is not None}
+        return {k: v for k, v in self.model_dump(exclude={"name", "params", "decode_batch_size"}).items()
+                if v is not None}
 
 
-class ScoreCfg(_Model):
-    teachers: list[TeacherCfg] = Field(default_factory=lambda: [TeacherCfg(name="niqe"),
-                                                                 TeacherCfg(name="lowlevel")])
-    decode_num_cpus: float | None = Field(None, gt=0, description="override every teacher's CPU-side CPUs")
-    decode_batch_size: int = 4
-
-
-class PairsCfg(_Model):
+class PairsCfg(Resources):
+    """Resources: one Ray task per rendered video (libx264/libx265 threads)."""
     ensemble_pairs: int = Field(200, ge=0, description="pairs drawn from the selected subset")
     synthetic_sources: int = Field(4, ge=0, description="source videos per synthetic family")
     families: list[str] = Field(default_factory=lambda: ["blur", "noise", "stutter", "h264"])
@@ -78,23 +87,23 @@ class PairsCfg(_Model):
         "x264 preset of the lossless renders (every family but h264/h265): the pixels are the same at "
         "every preset; ultrafast encodes ~1.8x faster and stores ~9 % more"))
     max_short_side: int | None = Field(None, description="scale larger sources down before distorting")
-    render_num_cpus: float = Field(0.9, gt=0, description="CPUs per render task (libx264/libx265 threads)")
-    render_memory_mb: int = Field(0, ge=0, description="memory reserved per render task (0 = none)")
+    num_cpus: float = Field(0.9, gt=0, description="CPUs per render task (libx264/libx265 threads)")
+    batch_size: int = Field(1, ge=1, description="renders per task")
     heldout_sources: int = Field(0, ge=0, description="pool videos (not selected, not synthetic sources) "
                                  "rendered into held-out synthetic pairs (pairs/heldout): never trained on, "
                                  "the `heldout` stage measures every stage's student on them")
     seed: int = 0
 
 
-class MotionCfg(_Model):
+class MotionCfg(Resources):
+    """Resources: an actor pool of SlowFast extractors (each decodes its videos too)."""
     checkpoint: str | None = Field(None, description="SlowFast-R50 K400 checkpoint path/URI; null = random init (demo only)")
     size: int = Field(224, ge=32, description="frames resized to size x size")
-    batch_size: int = Field(4, ge=1, description="chunks per forward")
-    videos_per_batch: int = Field(2, ge=1, description="videos per actor call")
+    chunks_per_forward: int = Field(4, ge=1, description="1-s chunks per SlowFast forward")
+    batch_size: int = Field(2, ge=1, description="videos per actor call")
     num_cpus: float = Field(0.9, ge=0, description="CPUs per actor (it decodes its videos too)")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per actor; null = 1 when the cluster has GPUs")
-    memory_mb: int = Field(0, ge=0, description="memory per actor (scheduling; 0 = none)")
-    max_actors: int = Field(2, ge=1)
+    max_actors: int | None = Field(2, ge=1, description="extractor actors")
     pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage<stage>/pairs.parquet")
     max_seconds: int | None = Field(None, ge=1, description="cache only each video's first N 1-s chunks "
                                     "(training with frame_sampling first reads train.max_frames of them); "
@@ -134,9 +143,11 @@ class TrainCfg(_Model):
     batch_size: int = Field(1, ge=1, description="pairs per worker per micro-step")
     grad_accum: int = Field(1, ge=1)
     max_grad_norm: float = Field(1.0, gt=0)
-    num_workers: int = Field(2, ge=1)
-    cpus_per_worker: float = Field(1.0, gt=0)
-    use_gpu: bool | None = Field(None, description="null = when the cluster has GPUs")
+    num_workers: int = Field(2, ge=1, description="Ray Train workers (actors; the world size)")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs per Train worker")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per Train worker; null = 1 when the cluster "
+                                   "has GPUs, else 0 (CPU, gloo)")
+    memory_mb: int = Field(0, ge=0, description="memory reserved per Train worker (scheduling; 0 = none)")
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints")
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = Field(2, ge=0, description="worker-group restarts (from the last checkpoint)")
@@ -180,7 +191,8 @@ class TrainCfg(_Model):
     seed: int = 0
 
 
-class ScoringCfg(_Model):
+class ScoringCfg(Resources):
+    """Resources: an actor pool of scorers (one model each), fed by CPU decode tasks."""
     checkpoint: str | None = Field(None, description="student to score with (dir/URI with anchors.json); "
                                    "null = <run_dir>/student/stage<stage> (train.name when set)")
     videos: str = Field("manifest", description="what `score` scores: manifest, selected (the select "
@@ -196,7 +208,7 @@ class ScoringCfg(_Model):
     num_gpus: float | None = Field(None, ge=0, description="GPUs per scorer actor; null = 1 when the "
                                                            "cluster has GPUs")
     memory_mb: int = Field(2048, ge=0, description="memory per scorer actor (scheduling)")
-    max_actors: int = Field(1, ge=1, description="scorer actors (one model each)")
+    max_actors: int | None = Field(1, ge=1, description="scorer actors (one model each)")
     rows_per_file: int = Field(256, ge=1)
 
 
@@ -252,7 +264,8 @@ class RunCfg(_Model):
     ray: RayCfg = RayCfg()
     metrics: MetricsCfg = MetricsCfg()
     select: SelectCfg = SelectCfg()
-    score: ScoreCfg = ScoreCfg()
+    teachers: list[TeacherCfg] = Field(default_factory=lambda: [TeacherCfg(name="niqe"), TeacherCfg(name="lowlevel")],
+                                       description="the weak teachers: each scores every selected video")
     pairs: PairsCfg = PairsCfg()
     motion: MotionCfg = MotionCfg()
     student: StudentCfg = StudentCfg()
@@ -260,11 +273,13 @@ class RunCfg(_Model):
     scoring: ScoringCfg = ScoringCfg()
     mining: MiningCfg = MiningCfg()
     eval: EvalCfg = EvalCfg()
-    stage: int = Field(1, ge=1, description="the iteration that train_student / anchors / score / heldout / "
-                       "mine_pairs work on (`--stage N`)")
-    stages: int = Field(3, ge=1, description="the pipeline's last iteration (paper: 3)")
-    score_last_stage: bool = Field(True, description="the pipeline scores the pool with the last stage's "
-                                   "student too (earlier stages' scores are always made: mining needs them)")
+    iteration: int = Field(1, ge=1, description="the method's iteration N (the paper's stage N; its files are "
+                           "named stage<N>) that mine_pairs / cache_motion / train_student / anchors / heldout / "
+                           "score work on (`--iteration N`)")
+    iterations: int = Field(3, ge=1, description="the pipeline's last iteration (paper: 3)")
+    score_last_iteration: bool = Field(True, description="the pipeline scores the pool with the last "
+                                       "iteration's student too (earlier ones' scores are always made: mining "
+                                       "needs them)")
 
     @model_validator(mode="after")
     def _motion_covers_training(self) -> RunCfg:
@@ -277,11 +292,11 @@ class RunCfg(_Model):
 
     @property
     def student_name(self) -> str:
-        """The stage's student: train.name, or stage<stage>."""
-        return self.train.name or stage_name(self.stage)
+        """The iteration's student: train.name, or stage<iteration>."""
+        return self.train.name or stage_name(self.iteration)
 
-    def for_stage(self, n: int) -> RunCfg:
-        return self.model_copy(update={"stage": n})
+    def for_iteration(self, n: int) -> RunCfg:
+        return self.model_copy(update={"iteration": n})
 
     def with_absolute_paths(self) -> RunCfg:
         """Local paths made absolute: Ray workers and Ray Train do not run in our directory.
@@ -307,7 +322,34 @@ class RunCfg(_Model):
 
 
 def stage_name(n: int) -> str:
+    """The files of iteration n are named stage<n> (the paper's stage n): pairs/, student/, ..."""
     return f"stage{n}"
+
+
+# old keys -> what replaced them: a config that uses one is refused with this message
+RENAMED = {
+    "score": "`teachers:` (the list that was score.teachers; score.decode_num_cpus and score.decode_batch_size "
+             "are now per teacher: teachers[].decode_num_cpus / decode_batch_size)",
+    "stage": "iteration", "stages": "iterations", "score_last_stage": "score_last_iteration",
+    "pairs.render_num_cpus": "pairs.num_cpus", "pairs.render_memory_mb": "pairs.memory_mb",
+    "motion.videos_per_batch": "motion.batch_size (videos per actor call; the 1-s chunks per forward that "
+                               "motion.batch_size was are motion.chunks_per_forward)",
+    "train.cpus_per_worker": "train.num_cpus",
+    "train.use_gpu": "train.num_gpus (null: 1 per worker when the cluster has GPUs; 0: CPU)",
+    "teachers[].prep_num_cpus": "teachers[].decode_num_cpus",
+}
+
+
+def refuse_renamed(data: dict) -> None:
+    """A clear error for every key the config no longer has under that name."""
+    found = [k for k in RENAMED if "." not in k and k in data]
+    found += [k for k in RENAMED if "." in k and "[]" not in k
+              and isinstance(data.get(k.split(".")[0]), dict) and k.split(".")[1] in data[k.split(".")[0]]]
+    teachers = data.get("teachers")
+    if isinstance(teachers, list) and any(isinstance(t, dict) and "prep_num_cpus" in t for t in teachers):
+        found.append("teachers[].prep_num_cpus")
+    if found:
+        raise ValueError("; ".join(f"`{k}` is now {RENAMED[k]}" for k in found))
 
 
 def _set(tree: dict, dotted: str, raw: str) -> None:
@@ -328,4 +370,5 @@ def load_config(path: str | None, overrides: list[str] = ()) -> RunCfg:
             raise ValueError(f"--set expects key=value, got {item!r}")
         k, v = item.split("=", 1)
         _set(data, k.strip(), v)
+    refuse_renamed(data)
     return RunCfg.model_validate(data)

@@ -18,7 +18,7 @@ stage builds a path under the run directory by hand or imports another stage.
       student/<name>/anchors.json, anchors/     anchors: the checkpoint's five anchors (stage.json
                                                 in anchors/<name>/)
       scores/<checkpoint>/part-*.parquet        score: uri, score, c_0..c_4 (+ histogram.png, stage.json)
-      mine_pairs/stage<N>/                      mine_pairs: stage.json, gmad_candidates.parquet,
+      mine_pairs/stage<N>/                      mine_pairs: stage.json, gmad_pairs.parquet,
                                                 synthetic_checked.parquet (every checked pair, audit)
       eval/<checkpoint>/heldout_pairs.parquet   heldout: the student on the held-out pairs (stage.json
                                                 in heldout/<checkpoint>/)
@@ -45,6 +45,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from w2s import __version__, uri
+
+ANCHORS_JSON = "anchors.json"  # in a student checkpoint: its anchors (the `anchors` stage)
+STAGE_JSON = "stage.json"  # a stage run's record, where RunDir.stage_record puts it
+
+
+def anchors_file(checkpoint: str) -> str:
+    """anchors.json of any student checkpoint (a dir or URI)."""
+    return uri.join(checkpoint, ANCHORS_JSON)
 
 
 class MissingInput(RuntimeError):
@@ -131,11 +139,11 @@ class RunDir:
         return uri.join(self.root, *parts)
 
     # -- bookkeeping ------------------------------------------------------------------------------
-    def stage_json(self, stage: str, name: str | None = None) -> str:
-        return self.path(stage, *([name] if name else []), "stage.json")
 
-    def record(self, stage: str, config: dict, name: str | None = None) -> StageRecord:
-        return StageRecord(self.stage_json(stage, name), stage if name is None else name, config)
+    def record(self, stage: str, config: dict, name: str | None = None, label: str | None = None) -> StageRecord:
+        """The record of a stage run, at stage_record(stage, name); its `stage` field is `label`
+        (default: the name of an iterative stage's run, else the stage)."""
+        return StageRecord(self.stage_record(stage, name), label or name or stage, config)
 
     def failures(self, stage: str) -> str:
         return self.path("failures", f"{stage}.parquet")
@@ -154,9 +162,6 @@ class RunDir:
     # -- stage outputs ----------------------------------------------------------------------------
     def metrics(self) -> str:
         return self.path("metrics")
-
-    def select_dir(self) -> str:
-        return self.path("select")
 
     def selected(self) -> str:
         return self.path("select", "selected.parquet")
@@ -195,6 +200,10 @@ class RunDir:
     def mining_dir(self, stage: int) -> str:
         return self.path("mine_pairs", f"stage{stage}")
 
+    def mining_table(self, stage: int, name: str) -> str:
+        """mine_pairs/stage<N>/<name>.parquet: gmad_pairs, synthetic_checked (audit tables)."""
+        return uri.join(self.mining_dir(stage), f"{name}.parquet")
+
     def motion(self) -> str:
         return self.path("motion")
 
@@ -220,7 +229,7 @@ class RunDir:
 
     def anchors(self, name: str) -> str:
         """anchors.json of the exported student `name`."""
-        return uri.join(self.student(name), "anchors.json")
+        return anchors_file(self.student(name))
 
     def scores(self, checkpoint: str) -> str:
         return self.path("scores", checkpoint)
@@ -251,6 +260,10 @@ class RunDir:
         """evaluate/: stage.json, videos.parquet (every benchmark video), proxy.csv, summary.parquet/.md."""
         return self.path("evaluate")
 
+    def evaluate_file(self, name: str) -> str:
+        """evaluate/<name>: videos.parquet, proxy.csv, summary.md."""
+        return uri.join(self.evaluate_dir(), name)
+
     def report_dir(self) -> str:
         return self.path("report")
 
@@ -258,8 +271,8 @@ class RunDir:
         """Where a stage run writes its stage.json when it completes (`name`: the student of an
         iterative stage, e.g. stage2); the pipeline skips a step whose record exists."""
         if stage == "score":
-            return uri.join(self.scores(name), "stage.json")
-        return self.stage_json(stage, name)
+            return uri.join(self.scores(name), STAGE_JSON)
+        return self.path(stage, *([name] if name else []), STAGE_JSON)
 
     def students(self) -> list[str]:
         """Names of the students trained in this run (train_student/<name>/), stage order."""
@@ -330,7 +343,7 @@ class RunDir:
 
     def read_pairs(self, path: str | None = None, stage: int | str = 1, columns=None):
         """A pairs table: `path` when given (a config override), else pairs/stage<stage>."""
-        producer = "make_pairs" if stage in (1, "heldout") else f"mine_pairs --stage {stage}"
+        producer = "make_pairs" if stage in (1, "heldout") else f"mine_pairs --iteration {stage}"
         return uri.read_parquet(self.require(path or self.pairs(stage), "pairs", producer), columns=columns)
 
     def motion_index(self):

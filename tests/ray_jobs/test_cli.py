@@ -45,7 +45,7 @@ def test_the_pipeline_runs_every_stage_of_every_iteration_in_order():
 
 
 def test_pipeline_steps_know_their_records_and_refuse_per_stage_paths(tmp_path):
-    from ray_jobs import pipeline
+    from ray_jobs import runner as pipeline
     from w2s.config import load_config
     from w2s.rundir import RunDir
 
@@ -65,8 +65,8 @@ def test_pipeline_steps_know_their_records_and_refuse_per_stage_paths(tmp_path):
         pipeline.first_forced(steps, "anchors@7")
     with pytest.raises(ValueError, match="train.name"):
         pipeline.check_config(load_config(CONFIG, [f"run_dir={tmp_path}", "train.name=x"]))
-    pipeline.check_config(load_config(CONFIG, [f"run_dir={tmp_path}", "train.name=x", "stages=1"]))
-    assert cfg.for_stage(3).student_name == "stage3" and cfg.student_name == "stage1"
+    pipeline.check_config(load_config(CONFIG, [f"run_dir={tmp_path}", "train.name=x", "iterations=1"]))
+    assert cfg.for_iteration(3).student_name == "stage3" and cfg.student_name == "stage1"
 
 
 def test_layers_library_never_imports_stages_and_stages_never_import_each_other():
@@ -93,7 +93,7 @@ def test_help_lists_every_stage_and_each_stage_has_its_own():
     r = _run("-m", "ray_jobs.pipeline", "--help")
     assert r.returncode == 0 and "--from" in r.stdout and "mine_pairs" in r.stdout
     r = _run("-m", "ray_jobs.mine_pairs", "--help")
-    assert r.returncode == 0 and "--stage" in r.stdout and "gMAD" in r.stdout
+    assert r.returncode == 0 and "--iteration" in r.stdout and "gMAD" in r.stdout
     r = _run("-m", "ray_jobs.train_student", "--help")
     assert r.returncode == 0 and "Ray Train + DeepSpeed" in r.stdout and "--verbose" in r.stdout
     r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "w2s"), "run", "--help"],

@@ -35,10 +35,10 @@ def _job_sets() -> list[str]:
     """The chain's stage-1 settings (so those outputs can be compared) + a 2-stage run sized for
     2 cores; every model actor asks for a GPU and no CPU (the GPU node has none)."""
     return demo_overrides(RUN, f"{POOL}/manifest.parquet", **{
-        "score.teachers": "[{name: niqe, num_gpus: 1, num_cpus: 0}, {name: lowlevel, num_gpus: 1, num_cpus: 0}]",
+        "teachers": "[{name: niqe, num_gpus: 1, num_cpus: 0}, {name: lowlevel, num_gpus: 1, num_cpus: 0}]",
         "motion.num_cpus": 0, "motion.max_actors": 1, "scoring.num_cpus": 0, "scoring.max_actors": 1,
         "scoring.num_anchors": 3, "scoring.batch_size": 2, "train.strategy": "ddp", "train.max_steps": 2,
-        "train.max_frames": 2, "train.use_gpu": "false", "stages": 2, "mining.gmad_pairs": 8,
+        "train.max_frames": 2, "train.num_gpus": 0, "iterations": 2, "mining.gmad_pairs": 8,
         "mining.synthetic_pairs": 10, "mining.batch_size": 4, "eval.proxy": "true",
     })
 

@@ -34,7 +34,7 @@ def stage1(chain, small_pool, tmp_path_factory):
     teachers.append({"name": "q-align", "params": {"model_dir": vlm, "frame_size": SIZE, "max_frames": 2},
                      "memory_mb": 0})
     cfg = load_config(CONFIG, demo_overrides(run, small_pool["manifest"], **{
-        "pairs.synthetic_sources": 0, "pairs.heldout_sources": 0, "score.teachers": json.dumps(teachers)}))
+        "pairs.synthetic_sources": 0, "pairs.heldout_sources": 0, "teachers": json.dumps(teachers)}))
     ray.shutdown()
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:

@@ -269,7 +269,7 @@ def test_w2s_score_command_locally_and_over_http(service, scored, small_pool, sc
 
 
 # -- the pipeline: stage 2 mined with this stage-1 student ----------------------------------------
-STAGE2 = {"stages": 2, "score_last_stage": "false", "eval.proxy": "false", "mining.gmad_pairs": 8, "mining.synthetic_sources": 1,
+STAGE2 = {"iterations": 2, "score_last_iteration": "false", "eval.proxy": "false", "mining.gmad_pairs": 8, "mining.synthetic_sources": 1,
           "mining.synthetic_pairs": 10, "mining.batch_size": 4}
 
 
@@ -300,7 +300,7 @@ def test_pipeline_skips_the_completed_stage_1_steps_and_runs_stage_2(stage2):
         assert f": {step} (" in out and "skipped, completed" in out.split(f": {step} (")[1].splitlines()[0], step
     for step in ("heldout@1", "mine_pairs@2", "cache_motion@2", "train_student@2", "anchors@2", "heldout@2"):
         assert "skipped" not in out.split(f": {step} (")[1].splitlines()[0], step
-    assert "score@2" not in out  # score_last_stage: false
+    assert "score@2" not in out  # score_last_iteration: false
     assert "pipeline: 2 stages" in out and "held-out pair accuracy" in out
     record = json.loads((stage2["run"] / "pipeline.json").read_text())
     assert [r["stage"] for r in record["stages"]] == [1, 2]
@@ -355,7 +355,7 @@ def test_pipeline_rerun_skips_everything_and_from_redoes(stage2, scored):
     run = stage2["run"]
     p = _pipeline(scored)
     assert p.returncode == 0, p.stdout[-3000:]
-    assert p.stdout.count("skipped, completed") == 14  # 4 + 5 per stage (score_last_stage: false)
+    assert p.stdout.count("skipped, completed") == 14  # 4 + 5 per stage (score_last_iteration: false)
     before = _stage_json(run, "heldout", "stage2")["started"]
     import time
 

@@ -18,23 +18,23 @@ __all__ = ["GPU_ASSUMPTIONS", "Cluster", "Costs", "Prices", "Row", "load_costs",
 
 
 def plan(cfg, cluster: Cluster, costs: Costs | None = None, prices: Prices | None = None) -> tuple[list[Row], dict]:
-    """Rows in pipeline order (the stages of `cfg.stages` iterations, evaluate last) and totals."""
+    """Rows in pipeline order (the stages of `cfg.iterations` iterations, evaluate last) and totals."""
     costs = costs or load_costs()
     est = Estimator(cfg, cluster, costs, prices or Prices())
     rows = [est.metrics(), est.select(), est.score_teachers()]
     pairs_row, pairs, rendered = est.make_pairs()
     rows.append(pairs_row)
     pool_videos = min(cfg.select.n, 2 * cfg.pairs.ensemble_pairs)
-    for n in range(1, cfg.stages + 1):
+    for n in range(1, cfg.iterations + 1):
         if n > 1:
             mine, pairs, rendered = est.mine_pairs(n)
             rows.append(mine)
             pool_videos = 0  # gMAD pairs are of scored pool videos: their motion is cached already
         rows += [est.cache_motion(n, pool_videos, rendered), est.train_student(n, pairs), est.anchors(n),
                  est.heldout(n)]
-        if n < cfg.stages or cfg.score_last_stage:
+        if n < cfg.iterations or cfg.score_last_iteration:
             rows.append(est.score(n))
-    rows.append(est.evaluate(cfg.stages))
+    rows.append(est.evaluate(cfg.iterations))
     return rows, _totals(rows, est)
 
 

@@ -57,7 +57,7 @@ class Estimator:
 
         n, cpu_s, gpu_s, parts, notes = self.cfg.select.n, 0.0, 0.0, [], []
         per_video = self.cl.video_seconds * self.px
-        for spec in self.cfg.score.teachers:
+        for spec in self.cfg.teachers:
             res = create_teacher(spec.name, **spec.params).resources
             declared = 1.0 if res.num_gpus is None else res.num_gpus  # None: one GPU where the cluster has them
             gpus = spec.num_gpus if spec.num_gpus is not None else declared
@@ -67,11 +67,11 @@ class Estimator:
                 parts.append(f"{spec.name}: {int(self.cl.gpus / gpus)} GPU actors")
             else:
                 cpu_s += n * per_video * self.cpu(f"teacher_{spec.name}_720p")
-                prep = spec.prep_num_cpus or res.prep_num_cpus
+                prep = spec.decode_num_cpus or res.decode_num_cpus
                 parts.append(f"{spec.name}: {int(self.cl.cpus / prep):,} CPU tasks")
-        names = ", ".join(t.name for t in self.cfg.score.teachers)
-        return self.row("score_teachers", f"{n:,} videos x {len(self.cfg.score.teachers)} teachers ({names})",
-                        cpu_s, gpu_s, storage=n * len(self.cfg.score.teachers) * 80, actors="; ".join(parts),
+        names = ", ".join(t.name for t in self.cfg.teachers)
+        return self.row("score_teachers", f"{n:,} videos x {len(self.cfg.teachers)} teachers ({names})",
+                        cpu_s, gpu_s, storage=n * len(self.cfg.teachers) * 80, actors="; ".join(parts),
                         notes=notes)
 
     def _teacher_rate(self, name: str, notes: list) -> float:
@@ -170,7 +170,7 @@ class Estimator:
         m = self.cfg.mining
         videos, checked, cpu_s, size = self.renders(m.synthetic_sources, m.families or self.cfg.pairs.families)
         scored = self.cl.videos if self.cfg.scoring.videos == "manifest" else self.cfg.select.n
-        gmad_s = len(self.cfg.score.teachers) * 2 * scored / 1e6  # vectorised gMAD: ~1 s per 1M videos
+        gmad_s = len(self.cfg.teachers) * 2 * scored / 1e6  # vectorised gMAD: ~1 s per 1M videos
         row = self.compare_row(f"mine_pairs@{n}", f"gMAD {m.gmad_pairs:,} pairs over {scored:,} scored videos; "
                                                   f"{videos:,} fresh renders, {checked:,} pairs checked",
                                checked, videos, extra_cpu=cpu_s, storage=size, serial_s=gmad_s)

@@ -88,7 +88,7 @@ def subset(ctx: Ctx) -> Section | None:
     from w2s.metrics import METRIC_NAMES
     from w2s.selection import bin_codes, histograms, tv_distance
 
-    d = ctx.json(ctx.run.stage_json("select"))
+    d = ctx.json(ctx.run.stage_record("select"))
     if d is None:
         return None
     pool = ctx.run.read_metrics()
@@ -197,7 +197,7 @@ def training(ctx: Ctx) -> Section | None:
         h = uri.read_parquet(ctx.run.curves(name))
         if h.empty:
             continue
-        d = ctx.json(ctx.run.stage_json("train_student", name)) or {}
+        d = ctx.json(ctx.run.stage_record("train_student", name)) or {}
         sec.h3(f"{name}: {len(h)} steps, {d.get('duration_s', '?')} s; {_scalars(d, 5)}")
         plot_curves(h, uri.join(ctx.out, f"curves_{name}.png"), title=f"student {name}")
         sec.image(f"curves_{name}.png", f"training curves {name}")
@@ -259,7 +259,7 @@ def evaluation(ctx: Ctx) -> Section | None:
     sec = Section("evaluation", "Evaluation")
     held = []
     for name in ctx.run.students():
-        d = ctx.json(ctx.run.stage_json("heldout", name))
+        d = ctx.json(ctx.run.stage_record("heldout", name))
         if d and d.get("accuracy"):
             held.append({"student": name, "pairs": d.get("pairs"), "direction": d["accuracy"].get("direction"),
                          "level": d["accuracy"].get("level")})
@@ -268,7 +268,7 @@ def evaluation(ctx: Ctx) -> Section | None:
     summary = uri.read_parquet(ctx.run.eval_summary())
     if len(summary):
         sec.h3("Benchmarks: SRCC / KRCC / PLCC (logistic-fitted) / PLCC raw").table(summary)
-        d = ctx.json(ctx.run.stage_json("evaluate")) or {}
+        d = ctx.json(ctx.run.stage_record("evaluate")) or {}
         if d.get("proxy_note"):
             sec.text(d["proxy_note"] + ".", "note")
         preds = pd.concat([uri.read_parquet(ctx.run.eval_predictions(m)) for m in summary["model"].unique()

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from w2s import uri
+from w2s.rundir import ANCHORS_JSON
 from w2s.scoring.inputs import Sampling, VideoInputs
 
-ANCHORS_JSON = "anchors.json"
 ANCHORS_DIR = "anchors"
 FORMAT_VERSION = 1
 

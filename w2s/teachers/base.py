@@ -19,7 +19,7 @@ import numpy as np
 class Resources:
     """What one copy of each side needs; the stage sizes its pools from this."""
 
-    prep_num_cpus: float = 0.9  # CPU side, per task (fractional: headroom for Ray's reads)
+    decode_num_cpus: float = 0.9  # CPU side, per task (fractional: headroom for Ray's reads)
     num_cpus: float = 0.5  # model side, per actor
     num_gpus: float | None = 0.0  # model side, per actor; None = one GPU when the cluster has GPUs, else CPU
     memory_mb: int = 512  # model side, per actor (host memory)

@@ -33,7 +33,7 @@ from w2s.teachers.vqa_nets import DOVERNet, FastVQANet
 RESCALE = {"fast-vqa": (-0.110198185, 0.04178565), "fastervqa": (0.14759505, 0.03613452)}  # vqa.py mean_stds
 # batch_size counts videos; a model call runs num_clips clips per video (estimates until
 # bench/teachers_gpu.py measures them: about 1 GB of activations per 32 x 224^2 clip)
-GPU = Resources(prep_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=4096, gpu_memory_mb=8000, batch_size=2,
+GPU = Resources(decode_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=4096, gpu_memory_mb=8000, batch_size=2,
                 max_actors=8)
 
 
@@ -106,7 +106,7 @@ class FasterVQATeacher(FragmentTeacher):
 
     defaults = {"fragments": 7, "fsize": 32, "clip_len": 32, "num_clips": 1, "t_frag": 8, "aligned": 8,
                 "frame_interval": 2}
-    resources = Resources(prep_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=4096, gpu_memory_mb=8000,
+    resources = Resources(decode_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=4096, gpu_memory_mb=8000,
                           batch_size=8, max_actors=8)
 
 
@@ -117,7 +117,7 @@ class DOVERTeacher(FragmentTeacher):
     defaults = {"fragments": 7, "fsize": 32, "clip_len": 32, "num_clips": 3, "t_frag": None, "aligned": 32,
                 "frame_interval": 2, "aesthetic_size": 224, "aesthetic_frames": 32}
     scale = ScoreScale("DOVER overall", 0.0, 1.0, "official score-level fusion; output: technical / aesthetic = raw branch")
-    resources = Resources(prep_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=6144, gpu_memory_mb=9000,
+    resources = Resources(decode_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=6144, gpu_memory_mb=9000,
                           batch_size=2, max_actors=8)
 
     def __init__(self, checkpoint: str | None = None, seed: int = 0, output: str = "overall", **sampling):

@@ -30,7 +30,7 @@ def lowlevel_score(m: dict) -> float:
 
 @register_teacher("lowlevel")
 class LowLevelTeacher(Teacher):
-    resources = Resources(prep_num_cpus=0.9, num_cpus=0.25, batch_size=64)
+    resources = Resources(decode_num_cpus=0.9, num_cpus=0.25, batch_size=64)
     scale = ScoreScale("lowlevel", 0.0, 100.0, "weighted sharpness/noise/blocking/exposure")
 
     def prepare(self, uri: str) -> dict[str, np.ndarray]:

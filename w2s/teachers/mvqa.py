@@ -77,7 +77,7 @@ def _short_side(frame: np.ndarray, s: int) -> np.ndarray:
 class MinimalisticVQAVII(ModelTeacher):
     temporal = False
     scale = ScoreScale("MinimalisticVQA raw", None, None, "mean per-frame regression; with popt: LSVQ MOS 0..100")
-    resources = Resources(prep_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=4096, gpu_memory_mb=6000,
+    resources = Resources(decode_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=4096, gpu_memory_mb=6000,
                           batch_size=8, max_actors=8)
 
     def __init__(self, checkpoint: str | None = None, seed: int = 0, frames: int | None = 8, size: int = 384,
@@ -146,5 +146,5 @@ class MinimalisticVQAVII(ModelTeacher):
 @register_teacher("minimalisticvqa-ix")
 class MinimalisticVQAIX(MinimalisticVQAVII):
     temporal = True
-    resources = Resources(prep_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=6144, gpu_memory_mb=8000,
+    resources = Resources(decode_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=6144, gpu_memory_mb=8000,
                           batch_size=4, max_actors=8)

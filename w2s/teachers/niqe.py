@@ -101,7 +101,7 @@ def pristine_model():
 
 @register_teacher("niqe")
 class NIQETeacher(Teacher):
-    resources = Resources(prep_num_cpus=0.9, num_cpus=0.25, batch_size=16)
+    resources = Resources(decode_num_cpus=0.9, num_cpus=0.25, batch_size=16)
     scale = ScoreScale("-NIQE", None, 0.0, "negated NIQE: higher = better, ~-3 pristine, -10+ poor")
 
     def __init__(self, per_second: float = 1.0):

@@ -80,7 +80,7 @@ def _positive_int(name: str, value, allow_none: bool = False):
 @register_teacher("q-align")
 class QAlignTeacher(Teacher):
     # num_gpus=None: one GPU when the cluster has GPUs, else CPU; 18 GB: LLaMA-2-7B fp16 + the vision tower
-    resources = Resources(prep_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=16000, gpu_memory_mb=18000,
+    resources = Resources(decode_num_cpus=0.9, num_cpus=1.0, num_gpus=None, memory_mb=16000, gpu_memory_mb=18000,
                           batch_size=2, max_actors=8)
     scale = ScoreScale("Q-Align 1..5", 1.0, 5.0, "softmax over excellent..bad at the answer position, weighted 5..1")
 
