@@ -67,7 +67,7 @@ def _source(src):
     import ray.data
 
     if isinstance(src, str):
-        return ray.data.read_parquet(src, columns=["uri"])
+        return ray.data.read_parquet(src).select_columns(["uri"])
     if isinstance(src, list):
         return ray.data.from_items([{"uri": u} for u in src])
     return src

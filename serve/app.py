@@ -43,10 +43,6 @@ class ServeSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
-class UriBody(BaseModel):
-    uri: str
-
-
 api = FastAPI(title="w2s-vqa scorer", version=__version__,
               description="0-100 video quality scores from a weak-to-strong student (anchors + MAP).")
 
@@ -56,8 +52,10 @@ async def _unexpected(request: Request, exc: Exception):  # a JSON body even for
     return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32)
-class Scorer:
+@serve.deployment(name="Scorer", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32)
+class ScorerDeployment:
+    """The Serve deployment `Scorer`: one w2s.scoring.scorer.Scorer per replica."""
+
     def __init__(self, settings: dict):
         from w2s.scoring.scorer import Scorer as Impl
 
@@ -170,5 +168,5 @@ def build_app(args: dict):
     """The application (`import_path: serve.app:build_app`); `args` are ServeSettings."""
     s = ServeSettings(**args)
     settings = s.model_dump()
-    scorer = Scorer.options(ray_actor_options={"num_cpus": 1, "num_gpus": scorer_gpus(s.device)})
+    scorer = ScorerDeployment.options(ray_actor_options={"num_cpus": 1, "num_gpus": scorer_gpus(s.device)})
     return Ingress.bind(scorer.bind(settings), settings)

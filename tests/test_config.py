@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -48,3 +49,13 @@ def test_motion_max_seconds_must_cover_what_training_reads():
     with pytest.raises(ValueError, match="frame_sampling first"):
         load_config(os.path.join(ROOT, "configs", "demo.yaml"), ["train.frame_sampling=spread"])
 
+
+
+@pytest.mark.parametrize("old,new", [
+    ("score.teachers=[{name: niqe}]", "teachers"), ("stages=2", "iterations"), ("stage=2", "iteration"),
+    ("train.use_gpu=true", "train.num_gpus"), ("train.cpus_per_worker=1", "train.num_cpus"),
+    ("motion.videos_per_batch=2", "motion.batch_size"), ("pairs.render_num_cpus=1", "pairs.num_cpus"),
+    ("teachers=[{name: niqe, prep_num_cpus: 1}]", "teachers[].decode_num_cpus")])
+def test_a_renamed_key_is_refused_with_its_new_name(old, new):
+    with pytest.raises(ValueError, match=re.escape(new)):
+        load_config(os.path.join(ROOT, "configs", "demo.yaml"), [old])

@@ -16,15 +16,69 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
 
 
+def _module(path: str) -> str:
+    rel = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+    return rel[: -len(".__init__")] if rel.endswith(".__init__") else rel
+
+
+MODULES = {_module(p) for pkg in ("w2s", "ray_jobs", "serve")
+           for p in glob.glob(os.path.join(ROOT, pkg, "**", "*.py"), recursive=True)}
+
+
 def _imports(path: str) -> set[str]:
-    tree = ast.parse(open(path).read())
+    """Every module `path` imports, in every form: `import a.b`, `from a import b` (a.b when b is a
+    module, else a), relative imports, and imports inside functions."""
+    me = _module(path)
+    pkg = me if path.endswith("__init__.py") else me.rsplit(".", 1)[0]
     out = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(open(path).read())):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            subs = {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES}
+            out |= subs | ({base} if len(subs) < len(node.names) else set())
     return out
+
+
+def test_no_import_cycle_among_the_modules():
+    paths = {_module(p): p for pkg in ("w2s", "ray_jobs", "serve")
+             for p in glob.glob(os.path.join(ROOT, pkg, "**", "*.py"), recursive=True)}
+    graph = {m: {i for i in _imports(p) if i in paths and i != m} for m, p in paths.items()}
+    state, stack, cycles = {}, [], []
+
+    def visit(u):
+        state[u] = 1
+        stack.append(u)
+        for v in sorted(graph[u]):
+            if state.get(v) == 1:
+                cycles.append(" -> ".join(stack[stack.index(v):] + [v]))
+            elif v not in state:
+                visit(v)
+        stack.pop()
+        state[u] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+    assert not cycles, cycles
+
+
+def test_the_import_check_sees_every_form(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("from ray_jobs import make_pairs\nimport ray_jobs.score\n\ndef f():\n    from ray_jobs.anchors import run\n")
+    assert {"ray_jobs.make_pairs", "ray_jobs.score", "ray_jobs.anchors"} <= _imports(str(f))
+
+
+def test_every_registered_stage_is_a_stage_class_that_agrees_with_the_registry():
+    from ray_jobs.base import Stage
+
+    for entry in registry.STAGES:
+        stage = entry.module().STAGE
+        assert issubclass(stage, Stage) and stage.name == entry.name and stage.iterative == entry.iterative
 
 
 def test_the_pipeline_runs_every_stage_of_every_iteration_in_order():

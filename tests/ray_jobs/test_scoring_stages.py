@@ -146,7 +146,8 @@ def test_a_later_stage_starts_from_the_previous_students_weights(scored):
 def service(scored, small_pool, tmp_path_factory):
     from ray import serve
 
-    from serve.app import Ingress, Scorer, ServeSettings
+    from serve.app import Ingress, ServeSettings
+    from serve.app import ScorerDeployment as Scorer
 
     outside = tmp_path_factory.mktemp("outside")
     (outside / "secret.mp4").write_bytes(open(small_pool["good"][0], "rb").read())

@@ -28,7 +28,8 @@ def test_serve_config_validates_against_serves_schema():
 def test_config_args_are_the_apps_settings_and_build_an_application():
     from ray.serve import Application
 
-    from serve.app import Ingress, Scorer, ServeSettings, build_app
+    from serve.app import Ingress, ServeSettings, build_app
+    from serve.app import ScorerDeployment as Scorer
 
     args = _config()["applications"][0]["args"]
     s = ServeSettings(**args)
