@@ -7,7 +7,7 @@ POOL_N ?= 64
 STAMP  := $(VENV)/.installed
 DEMO_PORT ?= 8000
 
-.PHONY: setup demo test test-fast bench lint clean help
+.PHONY: setup demo test test-fast bench lint docs clean help
 
 help:
 	@echo "make setup   create $(VENV) and install (torch CPU build first, then the lock)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test    run the whole test suite (slow cluster tests included)"
 	@echo "make bench   run the benchmarks, results in bench/results/"
 	@echo "make lint    ruff"
+	@echo "make docs    regenerate docs/config.md from w2s/config.py"
 
 setup: $(STAMP)
 
@@ -60,6 +61,9 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check w2s ray_jobs serve bench tests
+
+docs: setup  # the generated config reference (tests/test_config.py checks it is current)
+	$(BIN)/python -m w2s.configref > docs/config.md
 
 clean:
 	rm -rf $(RUN) .pytest_cache

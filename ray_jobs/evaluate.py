@@ -49,7 +49,7 @@ def load_benchmarks(cfg, run_dir: rundir.RunDir) -> list[tuple[str, str, pd.Data
             uri.write_bytes(path, proxy.to_csv(index=False).encode())
             out.append((PROXY, PROXY, load_csv(path)))
     if not out:
-        raise SystemExit("evaluate: no benchmark: set eval.benchmarks (README: Benchmarks) or eval.proxy")
+        raise SystemExit("evaluate: no benchmark: set eval.benchmarks (docs/evaluation.md: Benchmarks) or eval.proxy")
     names = [n for n, _, _ in out]
     if len(set(names)) != len(names):
         raise SystemExit(f"evaluate: benchmark names must be distinct: {names}")

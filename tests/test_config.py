@@ -59,3 +59,11 @@ def test_motion_max_seconds_must_cover_what_training_reads():
 def test_a_renamed_key_is_refused_with_its_new_name(old, new):
     with pytest.raises(ValueError, match=re.escape(new)):
         load_config(os.path.join(ROOT, "configs", "demo.yaml"), [old])
+
+
+def test_the_config_reference_is_current():
+    from w2s.configref import markdown
+
+    with open(os.path.join(ROOT, "docs", "config.md")) as fh:
+        assert fh.read() == markdown(), "docs/config.md is stale: run `make docs`"
+    assert "| `teachers[].decode_num_cpus` |" in markdown() and "| `train.num_gpus` |" in markdown()

@@ -34,7 +34,7 @@ class Resources(_Model):
 class RayCfg(_Model):
     address: str | None = Field(None, description="Ray address; None = local Ray (or RAY_ADDRESS)")
     num_cpus: int | None = Field(None, description="CPUs of the local Ray (ignored on a cluster)")
-    progress_bars: bool = True
+    progress_bars: bool = Field(True, description='Ray Data progress bars')
     op_resource_reservation: bool = Field(
         True, description="Ray Data per-operator resource reservation; off on tiny (2-CPU) clusters, "
                           "where it leaves the map operator ~1 CPU (bench/stages.py)")
@@ -44,7 +44,7 @@ class MetricsCfg(Resources):
     """Resources: one Ray task per batch of videos (decode + measure)."""
     batch_size: int = Field(4, ge=1, description="videos per task")
     num_cpus: float = Field(0.9, gt=0, description="CPUs per task (fractional: headroom for reads)")
-    backend: Literal["pyav", "decord"] = "pyav"
+    backend: Literal["pyav", "decord"] = Field("pyav", description='decoder: pyav or decord')
     rows_per_file: int = Field(256, ge=1, description="rows buffered per output Parquet file")
 
 
@@ -53,14 +53,14 @@ class SelectCfg(_Model):
     bins: int = Field(7, ge=2, description="histogram bins per metric (H)")
     reference: str | None = Field(None, description="Parquet of reference metrics; None = the shipped "
                                                           "configs/reference_metrics.parquet")
-    method: Literal["lp", "milp"] = "lp"
-    time_limit_s: float = 600.0
-    seed: int = 0
+    method: Literal["lp", "milp"] = Field("lp", description='lp (the relaxation, what the reference code does) or milp')
+    time_limit_s: float = Field(600.0, description='solver time limit')
+    seed: int = Field(0, description='tie-breaking inside cells')
 
 
 class TeacherCfg(_Model):
-    name: str
-    params: dict = Field(default_factory=dict)
+    name: str = Field(..., description='a registered teacher: niqe, lowlevel, fast-vqa, fastervqa, dover, minimalisticvqa-vii, minimalisticvqa-ix, q-align')
+    params: dict = Field(default_factory=dict, description="the teacher's own parameters (unknown ones are an error). Model teachers: checkpoint (path/URI; null = random weights, tests only), seed (sampling offsets). fast-vqa / fastervqa / dover: fragments (7), fsize (32), clip_len (32), num_clips (4 / 1 / 3), t_frag (null / 8 / null), aligned (32 / 8 / 32), frame_interval (2), output (sigmoid / raw; dover: overall / technical / aesthetic), dover also aesthetic_size (224), aesthetic_frames (32). minimalisticvqa-vii / -ix: frames (8; null = every second, at least 8), size (384), popt (the released logistic .npy -> MOS), -ix: slowfast_checkpoint, motion_size (224). q-align: model_dir, trust_remote_code (false), max_frames (null), frame_size (448)")
     # null = the teacher's declared resources (w2s/teachers); set one to size its pools for a cluster
     decode_num_cpus: float | None = Field(None, gt=0, description="CPUs per decode/sampling task; null = the "
                                           "teacher's declared one")
@@ -81,8 +81,8 @@ class PairsCfg(Resources):
     """Resources: one Ray task per rendered video (libx264/libx265 threads)."""
     ensemble_pairs: int = Field(200, ge=0, description="pairs drawn from the selected subset")
     synthetic_sources: int = Field(4, ge=0, description="source videos per synthetic family")
-    families: list[str] = Field(default_factory=lambda: ["blur", "noise", "stutter", "h264"])
-    h265_preset: str = "veryslow"
+    families: list[str] = Field(default_factory=lambda: ["blur", "noise", "stutter", "h264"], description='distortion families to render')
+    h265_preset: str = Field("veryslow", description='libx265 preset (the demo uses medium)')
     lossless_preset: str = Field("veryfast", description=(
         "x264 preset of the lossless renders (every family but h264/h265): the pixels are the same at "
         "every preset; ultrafast encodes ~1.8x faster and stores ~9 % more"))
@@ -92,7 +92,7 @@ class PairsCfg(Resources):
     heldout_sources: int = Field(0, ge=0, description="pool videos (not selected, not synthetic sources) "
                                  "rendered into held-out synthetic pairs (pairs/heldout): never trained on, "
                                  "the `heldout` stage measures every stage's student on them")
-    seed: int = 0
+    seed: int = Field(0, description='pair sampling, source sampling, distortion noise')
 
 
 class MotionCfg(Resources):
@@ -115,58 +115,60 @@ Part = Literal["vision_tower", "projector", "motion_projector", "llm"]
 
 
 class StudentCfg(_Model):
-    preset: Literal["tiny", "paper"] = "tiny"
+    preset: Literal["tiny", "paper"] = Field("tiny", description='tiny (offline, random init) or paper (LLaVA-OneVision-Chat 7B)')
     path: str | None = Field(None, description="paper preset: LLaVA-OneVision-Chat 7B dir or hub id")
     image_size: int = Field(112, ge=14, description="tiny preset: vision input size (paper: 384, fixed)")
     patch_size: int = Field(8, ge=1, description="tiny preset: vision patch size")
-    seed: int = 0
+    seed: int = Field(0, description='tiny initialisation')
 
 
 class TrainCfg(_Model):
     name: str | None = Field(None, description="run name: checkpoints, resume and the exported model; "
                              "null = stage<stage>")
     pairs: str | None = Field(None, description="pairs dataset; null = <run_dir>/pairs/stage<stage>/pairs.parquet")
-    strategy: Literal["deepspeed", "ddp"] = "deepspeed"
-    zero_stage: Literal[2, 3] = 3
-    bf16: bool = False
-    gradient_checkpointing: bool = True
+    strategy: Literal["deepspeed", "ddp"] = Field("deepspeed", description='deepspeed or ddp')
+    zero_stage: Literal[2, 3] = Field(3, description='DeepSpeed ZeRO stage, 2 or 3 (demo: 2, ~1.5x faster on CPU)')
+    bf16: bool = Field(False, description='bf16 mixed precision (GPU; the demo runs fp32)')
+    gradient_checkpointing: bool = Field(True, description='HF gradient checkpointing (non-reentrant)')
     tune: list[Part] = Field(default_factory=lambda: ["vision_tower", "projector", "motion_projector"],
                              description="trained parts; the rest is frozen (METHOD.md: LLM frozen)")
     lr: dict[Part, float] = Field(default_factory=lambda: {"vision_tower": 2e-6, "projector": 1e-5,
-                                                           "motion_projector": 1e-5, "llm": 1e-5})
-    weight_decay: float = Field(0.0, ge=0)
+                                                           "motion_projector": 1e-5, "llm": 1e-5},
+                                  description="learning rate per part (vision_tower / projector / "
+                                              "motion_projector / llm)")
+    weight_decay: float = Field(0.0, ge=0, description='AdamW weight decay')
     later_lr_scale: float = Field(1.0, gt=0, description="stage N > 1 (initialised from student N-1) trains "
-                                  "at every `lr` times this (README: weak-to-strong)")
+                                  "at every `lr` times this (docs/results.md)")
     warmup_frac: float = Field(0.03, ge=0, lt=1, description="linear warm-up, then cosine to 0")
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, description='step budget in epochs (max_steps wins when set)')
     max_steps: int | None = Field(None, ge=1, description="optimizer steps; null = from epochs")
     batch_size: int = Field(1, ge=1, description="pairs per worker per micro-step")
-    grad_accum: int = Field(1, ge=1)
-    max_grad_norm: float = Field(1.0, gt=0)
+    grad_accum: int = Field(1, ge=1, description='micro-steps per optimizer step')
+    max_grad_norm: float = Field(1.0, gt=0, description='gradient clipping')
     num_workers: int = Field(2, ge=1, description="Ray Train workers (actors; the world size)")
     num_cpus: float = Field(1.0, gt=0, description="CPUs per Train worker")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per Train worker; null = 1 when the cluster "
                                    "has GPUs, else 0 (CPU, gloo)")
     memory_mb: int = Field(0, ge=0, description="memory reserved per Train worker (scheduling; 0 = none)")
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints")
-    keep_checkpoints: int = Field(2, ge=1)
+    keep_checkpoints: int = Field(2, ge=1, description='Ray Train checkpoints kept')
     max_failures: int = Field(2, ge=0, description="worker-group restarts (from the last checkpoint)")
     max_frames: int = Field(16, ge=1, description="key frames (and motion rows) per video, 1 per second")
     frame_sampling: Literal["first", "spread"] = Field(
         "first", description="a video longer than max_frames seconds: its first max_frames seconds, or "
                              "max_frames seconds spread evenly over its whole length; the stage reports how "
                              "many videos the cap applies to")
-    entropy_over: Literal["answer", "all"] = "answer"
+    entropy_over: Literal["answer", "all"] = Field("answer", description='confidence entropy over the answer positions or all')
     confidence_loss: bool = Field(True, description="the adaptive confidence term (METHOD.md section 3); "
                                   "false = cross-entropy alone (the paper's Table 1 rows I-II)")
     zero3_persistence_threshold: int = Field(100_000, ge=0, description="ZeRO-3: params smaller stay whole")
     motion_join: Literal["auto", "hash", "broadcast"] = Field(
         "auto", description="pairs x motion join: hash (Ray Data join, any size) or broadcast (the used "
                             "motion rows in the object store); auto = broadcast below broadcast_limit_mb")
-    broadcast_limit_mb: float = Field(256.0, ge=0)
+    broadcast_limit_mb: float = Field(256.0, ge=0, description='motion_join auto: broadcast below this many MB of features')
     join_partitions: int = Field(4, ge=1, description="hash partitions of the pairs x motion join")
     decode_num_cpus: float = Field(0.5, gt=0, description="CPUs per key-frame decode task")
-    decode_batch_size: int = Field(4, ge=1)
+    decode_batch_size: int = Field(4, ge=1, description='pairs per key-frame decode task')
     level_weight: float = Field(1.0, gt=0, description="weight of the level word in the answer cross-entropy "
                                 "(1 = every answer token alike, METHOD.md; the random-init tiny student needs "
                                 "more: the template words dilute the one informative token)")
@@ -188,7 +190,7 @@ class TrainCfg(_Model):
     storage: str | None = Field(None, description="Ray Train storage; null = <run_dir>/train_student/ray")
     verify_export: bool = Field(True, description="reload the export in the driver and compare logits "
                                                   "(small models only)")
-    seed: int = 0
+    seed: int = Field(0, description='pair order, shuffling, initialisation')
 
 
 class ScoringCfg(Resources):
@@ -209,7 +211,7 @@ class ScoringCfg(Resources):
                                                            "cluster has GPUs")
     memory_mb: int = Field(2048, ge=0, description="memory per scorer actor (scheduling)")
     max_actors: int | None = Field(1, ge=1, description="scorer actors (one model each)")
-    rows_per_file: int = Field(256, ge=1)
+    rows_per_file: int = Field(256, ge=1, description='rows per output Parquet file')
 
 
 class MiningCfg(_Model):
@@ -226,12 +228,12 @@ class MiningCfg(_Model):
                                        "pairs.families")
     replay_pairs: int = Field(0, ge=0, description="pairs of stage N-1's training table (a seeded sample, "
                               "their labels kept) added to stage N's, so the student keeps what it learned "
-                              "(README: weak-to-strong)")
+                              "(docs/results.md)")
     temperature: float = Field(1.0, gt=0, description="softmax temperature of the student's comparisons")
     batch_size: int = Field(8, ge=1, description="pairs per student call (the scorer actors of `scoring`)")
     shard_above: int = Field(2_000_000, ge=0, description="videos above which gMAD runs level by level on Ray "
                              "Data (a groupby on the level) instead of on the driver")
-    seed: int = 0
+    seed: int = Field(0, description='fresh sources, pair order')
 
 
 class BenchmarkCfg(_Model):
@@ -239,7 +241,7 @@ class BenchmarkCfg(_Model):
                       "youtube-ugc, live-yt-gaming, cgvds, live-yt-hfr, waterloo-ivc-4k, kvq) or any name "
                       "with `csv`")
     root: str | None = Field(None, description="folder (local or URI) holding the dataset's own files, in its "
-                             "official layout (README: Benchmarks)")
+                             "official layout (docs/evaluation.md: Benchmarks)")
     label_file: str | None = Field(None, description="the label file, when not where the layout puts it")
     csv: str | None = Field(None, description="a custom benchmark: CSV with uri,mos (optional group) columns")
     domain: str | None = Field(None, description="overall row it counts in; null = the registry's "
@@ -255,7 +257,7 @@ class EvalCfg(_Model):
                                           "with anchors.json); null = student/stage1..stages that exist")
     teachers: bool = Field(True, description="score the benchmarks with the weak teachers (score.teachers) "
                            "too, in the same table")
-    seed: int = 0
+    seed: int = Field(0, description='the `limit` subsets')
 
 
 class RunCfg(_Model):
