@@ -62,7 +62,7 @@ def ray_stage(manifest: str, run_dir: str) -> tuple[float, float]:
     mon = PlasmaPeak()
     mon.start()
     t = time.perf_counter()
-    metrics.run(cfg)
+    metrics.STAGE().run(cfg)
     return time.perf_counter() - t, mon.stop()
 
 

@@ -78,13 +78,9 @@ class Anchors(Stage):
 STAGE = Anchors
 
 
-def run(cfg) -> dict:
-    return Anchors().run(cfg)
-
 
 def _matrix(m) -> str:
     return " | ".join(" ".join(f"{v:.2f}" for v in row) for row in m)
 
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs anchors`
-    Anchors.main()
+    STAGE.main()

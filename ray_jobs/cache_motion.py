@@ -84,10 +84,5 @@ class CacheMotion(RowStage):
 
 STAGE, SCHEMA = CacheMotion, CacheMotion.schema
 
-
-def run(cfg) -> dict:
-    return CacheMotion().run(cfg)
-
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs cache_motion`
-    CacheMotion.main()
+    STAGE.main()

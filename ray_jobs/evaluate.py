@@ -158,10 +158,5 @@ def _print_tables(table: str, proxy_note: str | None) -> None:
 
 STAGE = Evaluate
 
-
-def run(cfg) -> dict:
-    return Evaluate().run(cfg)
-
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs evaluate`
-    Evaluate.main()
+    STAGE.main()

@@ -57,13 +57,9 @@ class Heldout(Stage):
 STAGE = Heldout
 
 
-def run(cfg) -> dict:
-    return Heldout().run(cfg)
-
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs heldout`
-    Heldout.main()
+    STAGE.main()

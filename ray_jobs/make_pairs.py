@@ -80,10 +80,5 @@ class MakePairs(Stage):
 
 STAGE = MakePairs
 
-
-def run(cfg) -> dict:
-    return MakePairs().run(cfg)
-
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs make_pairs`
-    MakePairs.main()
+    STAGE.main()

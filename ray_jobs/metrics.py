@@ -64,8 +64,5 @@ def measure(batch: pd.DataFrame, backend: str = "pyav") -> pa.Table:
     return stage.table(stage.process(batch))
 
 
-def run(cfg) -> dict:
-    return Metrics().run(cfg)
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs metrics`
-    Metrics.main()
+    STAGE.main()

@@ -242,10 +242,5 @@ def _summary(cfg, run_dir: rundir.RunDir, info: dict) -> dict:
 
 STAGE = MinePairs
 
-
-def run(cfg) -> dict:
-    return MinePairs().run(cfg)
-
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs mine_pairs`
-    MinePairs.main()
+    STAGE.main()

@@ -76,9 +76,6 @@ class Score(Stage):
 STAGE = Score
 
 
-def run(cfg) -> dict:
-    return Score().run(cfg)
-
 
 def text_histogram(s: pd.Series, bins: int = 10) -> str:
     counts, _ = np.histogram(s, bins=bins, range=(0, 100))
@@ -95,6 +92,5 @@ def histogram(s: pd.Series, dest: str, name: str) -> str:
     fig.tight_layout()
     return save_png(fig, dest)
 
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs score`
-    Score.main()
+    STAGE.main()

@@ -50,10 +50,5 @@ class ScoreTeachers(Stage):
 
 STAGE = ScoreTeachers
 
-
-def run(cfg) -> dict:
-    return ScoreTeachers().run(cfg)
-
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs score_teachers`
-    ScoreTeachers.main()
+    STAGE.main()

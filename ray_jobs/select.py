@@ -65,10 +65,5 @@ class Select(Stage):
 
 STAGE = Select
 
-
-def run(cfg) -> dict:
-    return Select().run(cfg)
-
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs select`
-    Select.main()
+    STAGE.main()

@@ -145,9 +145,6 @@ class TrainStudent(Stage):
 STAGE = TrainStudent
 
 
-def run(cfg) -> dict:
-    return TrainStudent().run(cfg)
-
 
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
@@ -172,6 +169,5 @@ def _summary(cfg, run_dir: rundir.RunDir, p: dict, info: dict, use_gpu: bool) ->
         "exported model": info["export"] + ("" if check is None else f"  (reload max |diff| {check:.2e})"),
         "curves": info["curves"] or run_dir.train_dir(tc.name)}
 
-
 if __name__ == "__main__":  # the same as `python -m ray_jobs train_student`
-    TrainStudent.main()
+    STAGE.main()
