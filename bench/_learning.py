@@ -61,7 +61,7 @@ def build(pool_dir, run) -> dict:
     for name, part in [("all", pairs), ("train", pairs[~held]), ("eval", pairs[held])]:
         paths[name] = os.path.join(str(run), f"pairs_{name}.parquet")
         part.reset_index(drop=True).to_parquet(paths[name], index=False)
-    cache_motion.STAGE().run(load_config(CONFIG, sets + [f"motion.pairs={paths['all']}"]))
+    cache_motion.run(load_config(CONFIG, sets + [f"motion.pairs={paths['all']}"]))
     ray.shutdown()
     return {"run": run, "sets": sets, "paths": paths, "manifest": manifest}
 

@@ -62,7 +62,7 @@ def ray_stage(manifest: str, run_dir: str) -> tuple[float, float]:
     mon = PlasmaPeak()
     mon.start()
     t = time.perf_counter()
-    metrics.STAGE().run(cfg)
+    metrics.run(cfg)
     return time.perf_counter() - t, mon.stop()
 
 

@@ -76,6 +76,7 @@ class Anchors(Stage):
 
 
 STAGE = Anchors
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 
 

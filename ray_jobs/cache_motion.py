@@ -83,6 +83,7 @@ class CacheMotion(RowStage):
 
 
 STAGE, SCHEMA = CacheMotion, CacheMotion.schema
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs cache_motion`
     STAGE.main()

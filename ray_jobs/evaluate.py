@@ -157,6 +157,7 @@ def _print_tables(table: str, proxy_note: str | None) -> None:
 
 
 STAGE = Evaluate
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs evaluate`
     STAGE.main()

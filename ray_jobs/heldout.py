@@ -55,6 +55,7 @@ class Heldout(Stage):
 
 
 STAGE = Heldout
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 
 

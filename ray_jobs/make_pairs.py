@@ -79,6 +79,7 @@ class MakePairs(Stage):
 
 
 STAGE = MakePairs
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs make_pairs`
     STAGE.main()

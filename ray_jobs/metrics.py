@@ -55,6 +55,7 @@ class Metrics(RowStage):
 
 
 STAGE, SCHEMA = Metrics, Metrics.schema
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 
 def measure(batch: pd.DataFrame, backend: str = "pyav") -> pa.Table:

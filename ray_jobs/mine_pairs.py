@@ -241,6 +241,7 @@ def _summary(cfg, run_dir: rundir.RunDir, info: dict) -> dict:
 
 
 STAGE = MinePairs
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs mine_pairs`
     STAGE.main()

@@ -74,6 +74,7 @@ class Score(Stage):
 
 
 STAGE = Score
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 
 

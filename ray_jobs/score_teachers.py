@@ -49,6 +49,7 @@ class ScoreTeachers(Stage):
 
 
 STAGE = ScoreTeachers
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs score_teachers`
     STAGE.main()

@@ -64,6 +64,7 @@ class Select(Stage):
 
 
 STAGE = Select
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 if __name__ == "__main__":  # the same as `python -m ray_jobs select`
     STAGE.main()

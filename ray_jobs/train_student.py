@@ -143,6 +143,7 @@ class TrainStudent(Stage):
 
 
 STAGE = TrainStudent
+run = STAGE().run  # run(cfg) -> dict: the stage from Python
 
 
 

@@ -167,7 +167,7 @@ def test_replay_adds_a_seeded_sample_of_the_earlier_stage_with_its_labels(tmp_pa
     run = RunDir(str(tmp_path))
     prev = pd.DataFrame({"first_uri": [f"a{i}.mp4" for i in range(30)], "second_uri": [f"b{i}.mp4" for i in range(30)],
                          "label": [LEVELS[i % 5] for i in range(30)], "kind": "spatial", "family": "blur",
-                         "levels": "1-2", "iteration": 1, "source": "s.mp4"})[PAIR_COLUMNS]
+                         "levels": "1-2", "stage": 1, "source": "s.mp4"})[PAIR_COLUMNS]
     run.write_pairs(prev, 1)
     assert replayed(run, 2, 0, seed=3).empty
     r = replayed(run, 2, 12, seed=3)

@@ -97,9 +97,9 @@ def test_rerun_skips_finished_work(chain, local_ray, tmp_path):
     for part in ("metrics", "select", "failures"):
         shutil.copytree(os.path.join(chain["run"], part), tmp_path / part)
     cfg = chain["cfg"].model_copy(update={"run_dir": str(tmp_path)})
-    again = metrics.STAGE().run(cfg)
+    again = metrics.run(cfg)
     assert again["already_done"] == 12 and again["outputs"] == 12
-    assert select.STAGE().run(cfg)["selected"] == 6
+    assert select.run(cfg)["selected"] == 6
 
 
 def test_cache_motion_stage_covers_every_pair_video(chain):

@@ -39,7 +39,7 @@ def stage1(chain, small_pool, tmp_path_factory):
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         return {"run": run, "cfg": cfg, "teachers": [t["name"] for t in teachers],
-                "score": score_teachers.STAGE().run(cfg), "pairs": make_pairs.STAGE().run(cfg)}
+                "score": score_teachers.run(cfg), "pairs": make_pairs.run(cfg)}
     finally:
         ray.shutdown()
 

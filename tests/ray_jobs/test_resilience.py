@@ -90,7 +90,7 @@ def test_metrics_stage_survives_a_worker_node_dying(small_pool, tmp_path):
 
         def stage():
             try:
-                result.update(metrics.STAGE().run(cfg))
+                result.update(metrics.run(cfg))
             except BaseException as e:  # surfaced below
                 errors.append(e)
 

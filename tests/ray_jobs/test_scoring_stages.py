@@ -67,8 +67,8 @@ def scored(small_pool, chain, tmp_path_factory):
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     for stage in (select, score_teachers, make_pairs, cache_motion, train_student):
         stage.run(cfg)
-    out = {"cfg": cfg, "run": run, "sets": sets, "anchors": anchors.STAGE().run(cfg), "score": score.STAGE().run(cfg)}
-    out["again"] = score.STAGE().run(cfg)
+    out = {"cfg": cfg, "run": run, "sets": sets, "anchors": anchors.run(cfg), "score": score.run(cfg)}
+    out["again"] = score.run(cfg)
     yield out
     ray.shutdown()
 
@@ -128,7 +128,7 @@ def test_a_later_stage_starts_from_the_previous_students_weights(scored):
     stage1 = str(scored["run"] / "student" / "stage1")
     sets = scored["sets"] + ["train.name=init_check", f"train.init_from={stage1}", "train.max_steps=1",
                              "train.lr={vision_tower: 0, projector: 0, motion_projector: 0, llm: 0}"]
-    info = train_student.STAGE().run(load_config(CONFIG, sets).with_absolute_paths())
+    info = train_student.run(load_config(CONFIG, sets).with_absolute_paths())
     assert info["steps_done"] == 1
     a = W2SStudent.from_pretrained(stage1).state_dict()
     b = W2SStudent.from_pretrained(str(scored["run"] / "student" / "init_check")).state_dict()

@@ -103,7 +103,7 @@ class Estimator:
         pairs = p.ensemble_pairs + syn_train
         row = self.row("make_pairs", f"{videos:,} renders ({p.synthetic_sources + p.heldout_sources:,} sources x "
                                      f"{len(p.families)} families); {pairs:,} pairs", cpu_s, storage=size,
-                       actors=f"{int(self.cl.cpus / p.render_num_cpus):,} render tasks x {p.render_num_cpus} CPU",
+                       actors=f"{int(self.cl.cpus / p.num_cpus):,} render tasks x {p.num_cpus} CPU",
                        notes=[f"renders: {size / GB / 1e3:.1f} TB at 540p (lossless libx264 but h264/h265 levels)"])
         return row, pairs, int(videos * train_share)
 
