@@ -177,7 +177,7 @@ def _f(x, pct=False) -> str:
 def summary(cfg) -> None:
     run = RunDir(cfg.run_dir)
     rows = stage_rows(cfg, run)
-    uri.write_json(run.path("pipeline.json"), {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages": rows})
+    uri.write_json(run.pipeline_record(), {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages": rows})
     table = {}
     for r in rows:
         mined = "-" if r["stage"] == 1 else (f"{_f(r['gmad_pairs'])} gMAD + {_f(r['synthetic_kept'])} synthetic "
@@ -186,6 +186,6 @@ def summary(cfg) -> None:
             f"held-out pair accuracy {_f(r['heldout_direction'], True)} direction / {_f(r['heldout_level'], True)} "
             f"level ({_f(r['heldout_pairs'])} pairs); trained on {_f(r['pairs'])} pairs, {_f(r['train_s'])} s; "
             f"mined: {mined}")
-    console.summary(f"pipeline: {cfg.iterations} stages ({run.root})", {**table, "record": run.path("pipeline.json")})
+    console.summary(f"pipeline: {cfg.iterations} stages ({run.root})", {**table, "record": run.pipeline_record()})
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, fields
 
 import pandas as pd
 import pyarrow as pa
@@ -18,7 +19,28 @@ from w2s.student.mirror import canonical_pairs
 log = logging.getLogger(__name__)
 
 
-def plan(cfg, run_dir: RunDir, world: int) -> dict:
+@dataclass
+class TrainPlan:
+    """What train_student will do: the pairs, the motion join and the step budget (stage.json has
+    every field but the index and the bad URIs)."""
+    index: pd.DataFrame  # the pairs (canonical when mirrored): first_uri, second_uri, label
+    motion_join: str  # broadcast or hash
+    motion_mb: float
+    pairs: int
+    usable: int  # pairs whose two videos have motion features
+    dropped: int
+    bad_uris: list[str]  # videos without motion features
+    steps_per_epoch: int
+    total_steps: int
+    pairs_per_step: int
+    videos_over_max_frames: int
+    shuffle_rows: int
+
+    def record(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("index", "bad_uris")}
+
+
+def plan(cfg, run_dir: RunDir, world: int) -> TrainPlan:
     """Pairs whose two videos have motion features, the dropped ones, and the step budget."""
     tc = cfg.train
     pairs = run_dir.read_pairs(tc.pairs, columns=["first_uri", "second_uri", "label"])
@@ -40,10 +62,10 @@ def plan(cfg, run_dir: RunDir, world: int) -> dict:
     capped = int((used["num_chunks"] > tc.max_frames).sum())  # longer than max_frames seconds
     join = tc.motion_join if tc.motion_join != "auto" else (
         "broadcast" if motion_mb <= tc.broadcast_limit_mb else "hash")
-    return {"index": pairs, "motion_join": join, "motion_mb": round(motion_mb, 2), "pairs": len(pairs),
-            "usable": int(good.sum()), "dropped": len(dropped), "bad_uris": bad_uris,
-            "steps_per_epoch": steps_per_epoch, "total_steps": total, "pairs_per_step": per_step,
-            "videos_over_max_frames": capped, "shuffle_rows": _shuffle_rows(tc, int(good.sum()), world)}
+    return TrainPlan(index=pairs, motion_join=join, motion_mb=round(motion_mb, 2), pairs=len(pairs),
+                     usable=int(good.sum()), dropped=len(dropped), bad_uris=bad_uris, steps_per_epoch=steps_per_epoch,
+                     total_steps=total, pairs_per_step=per_step, videos_over_max_frames=capped,
+                     shuffle_rows=_shuffle_rows(tc, int(good.sum()), world))
 
 
 def _shuffle_rows(tc, usable: int, world: int) -> int:

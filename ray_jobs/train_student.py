@@ -27,7 +27,7 @@ import pandas as pd
 from ray_jobs.base import Stage
 from ray_jobs.console import console
 from ray_jobs.progress import Tracker
-from ray_jobs.train_data import build_dataset, plan
+from ray_jobs.train_data import TrainPlan, build_dataset, plan
 from ray_jobs.train_export import verify_export
 from w2s import rundir, uri
 from w2s.config import stage_name
@@ -44,22 +44,22 @@ def train_loop(config: dict) -> None:
     run_worker(config)
 
 
-def _trainer(cfg, run_dir: rundir.RunDir, p: dict, gpus: float, progress):
+def _trainer(cfg, run_dir: rundir.RunDir, p: TrainPlan, gpus: float, progress):
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     tc = cfg.train
     image_size = _input_size(cfg)
-    ds = build_dataset(cfg, run_dir, p["index"], image_size, broadcast=p["motion_join"] == "broadcast")
+    ds = build_dataset(cfg, run_dir, p.index, image_size, broadcast=p.motion_join == "broadcast")
     if tc.materialize:  # decode once, keep the examples in the object store for every epoch
-        console.print(f"  decoding the key frames of {p['usable']} pairs once (train.materialize) ...")
+        console.print(f"  decoding the key frames of {p.usable} pairs once (train.materialize) ...")
         ds = ds.materialize()
     ingest = DataConfig.default_ingest_options()
     ingest.preserve_order = tc.preserve_order  # the split across workers is then the same on every run
     return TorchTrainer(
         train_loop,
-        train_loop_config={"cfg": cfg.model_dump(), "total_steps": p["total_steps"], "progress": progress,
-                           "shuffle_rows": p["shuffle_rows"]},
+        train_loop_config={"cfg": cfg.model_dump(), "total_steps": p.total_steps, "progress": progress,
+                           "shuffle_rows": p.shuffle_rows},
         scaling_config=ScalingConfig(num_workers=tc.num_workers, use_gpu=bool(gpus), resources_per_worker={
             "CPU": tc.num_cpus, **({"GPU": gpus} if gpus else {}),
             **({"memory": tc.memory_mb * 2**20} if tc.memory_mb else {})}),
@@ -77,7 +77,7 @@ def _input_size(cfg) -> int:
     return 384 if cfg.student.preset == "paper" else cfg.student.image_size
 
 
-def _finish(cfg, run_dir: rundir.RunDir, p: dict, result, use_gpu: bool, train_s: float) -> dict:
+def _finish(cfg, run_dir: rundir.RunDir, p: TrainPlan, result, use_gpu: bool, train_s: float) -> dict:
     """Curves PNG, export check and the stage.json fields after fit()."""
     tc = cfg.train
     history = uri.read_parquet(run_dir.curves(tc.name))
@@ -89,7 +89,7 @@ def _finish(cfg, run_dir: rundir.RunDir, p: dict, result, use_gpu: bool, train_s
                           f"student {tc.name}: {cfg.student.preset}, {engine}")
     tail = history.tail(max(1, len(history) // 10))
     return dict(
-        **{k: v for k, v in p.items() if k not in ("bad_uris", "index")}, failures=len(p["bad_uris"]),
+        **p.record(), failures=len(p.bad_uris),
         steps_done=int(history["step"].max()) if len(history) else 0, steps_logged=len(history),
         resumed_from=state.get("resumed_from", []), attempts=len(state.get("resumed_from", [])) + 1,
         final_loss=float(tail["loss"].mean()) if len(tail) else None,
@@ -128,14 +128,14 @@ class TrainStudent(Stage):
 
         cfg, run_dir, tc = ctx.cfg, ctx.run_dir, ctx.cfg.train
         p = plan(cfg, run_dir, tc.num_workers)
-        ctx.fail(pd.DataFrame({"uri": p["bad_uris"], "reason": "no motion features (failed or missing in cache_motion)"}))
-        if p["videos_over_max_frames"]:
+        ctx.fail(pd.DataFrame({"uri": p.bad_uris, "reason": "no motion features (failed or missing in cache_motion)"}))
+        if p.videos_over_max_frames:
             how = "their first" if tc.frame_sampling == "first" else "spread over their length:"
-            console.warn(f"{p['videos_over_max_frames']} videos are longer than train.max_frames = {tc.max_frames} s: "
+            console.warn(f"{p.videos_over_max_frames} videos are longer than train.max_frames = {tc.max_frames} s: "
                          f"{how} {tc.max_frames} key frames are used (train.frame_sampling: {tc.frame_sampling})")
         gpus = gpus_per_actor(tc.num_gpus) if ray.is_initialized() else float(tc.num_gpus or 0)
         t0 = time.time()
-        with Tracker(p["total_steps"], f"{self.name} {tc.name}", "steps") as progress:
+        with Tracker(p.total_steps, f"{self.name} {tc.name}", "steps") as progress:
             result = _trainer(cfg, run_dir, p, gpus, progress.handle).fit()
         info = _finish(cfg, run_dir, p, result, bool(gpus), time.time() - t0)
         ctx.rows.update(_summary(cfg, run_dir, p, info, bool(gpus)))
@@ -151,18 +151,18 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def _summary(cfg, run_dir: rundir.RunDir, p: dict, info: dict, use_gpu: bool) -> dict:
+def _summary(cfg, run_dir: rundir.RunDir, p: TrainPlan, info: dict, use_gpu: bool) -> dict:
     tc, check = cfg.train, info["export_max_abs_diff"]
     return {
         "started from": tc.init_from or f"a new {cfg.student.preset} student (seed {cfg.student.seed})",
-        "pairs (usable / dropped)": f"{p['usable']} / {p['dropped']}",
-        "motion join": f"{p['motion_join']} ({p['motion_mb']} MB of features)",
+        "pairs (usable / dropped)": f"{p.usable} / {p.dropped}",
+        "motion join": f"{p.motion_join} ({p.motion_mb} MB of features)",
         "key frames per video": f"<= {tc.max_frames} ({tc.frame_sampling}); "
-                                f"{p['videos_over_max_frames']} videos longer than that",
+                                f"{p.videos_over_max_frames} videos longer than that",
         "workers / strategy": f"{tc.num_workers} x {'GPU' if use_gpu else 'CPU'} / {tc.strategy}"
                               + (f" ZeRO-{tc.zero_stage}" if tc.strategy == "deepspeed" else ""),
-        "steps (done / planned)": f"{info['steps_done']} / {p['total_steps']}  "
-                                  f"({p['pairs_per_step']} pairs per step"
+        "steps (done / planned)": f"{info['steps_done']} / {p.total_steps}  "
+                                  f"({p.pairs_per_step} pairs per step"
                                   + (", each in both orders)" if tc.mirror_pairs else ")"),
         "resumed from step(s)": info["resumed_from"] or "-",
         "final loss (last 10 %)": _fmt(info["final_loss"]),

@@ -27,6 +27,7 @@ stage builds a path under the run directory by hand or imports another stage.
         summary.parquet                         per benchmark
       evaluate/summary.parquet, summary.md,     evaluate: every model's table, the benchmark videos,
         videos.parquet, proxy.csv, stage.json   the demo's proxy benchmark
+      pipeline.json                             the pipeline: its closing table, per iteration
       report/index.html, *.png                  `w2s report`: the run report (from this directory alone)
       failures/<stage>.parquet                  uri, stage, reason
       logs/<time>-<stage>.log                   the driver's full log (quiet mode)
@@ -259,6 +260,10 @@ class RunDir:
     def evaluate_dir(self) -> str:
         """evaluate/: stage.json, videos.parquet (every benchmark video), proxy.csv, summary.parquet/.md."""
         return self.path("evaluate")
+
+    def pipeline_record(self) -> str:
+        """pipeline.json: the pipeline's closing table (per iteration: pairs, accuracy, mining)."""
+        return self.path("pipeline.json")
 
     def evaluate_file(self, name: str) -> str:
         """evaluate/<name>: videos.parquet, proxy.csv, summary.md."""

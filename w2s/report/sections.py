@@ -78,7 +78,7 @@ def overview(ctx: Ctx) -> Section | None:
         sec.table(pd.DataFrame(fails))
     else:
         sec.text("No failed videos in any stage.")
-    pipe = ctx.json(ctx.run.path("pipeline.json"))
+    pipe = ctx.json(ctx.run.pipeline_record())
     if pipe and pipe.get("stages"):
         sec.h3("Per stage of the method (pipeline.json)").table(pd.DataFrame(pipe["stages"]))
     return sec
