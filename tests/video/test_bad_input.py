@@ -80,3 +80,106 @@ def test_error_is_picklable():
 def test_good_file_still_fine(tmp_path):
     path = _clip(tmp_path)
     assert probe(path).num_frames == 50 and os.path.getsize(path) > 0
+
+
+# -- hostile files: each refused before it costs much (bench/hostile.py builds them) ----------
+
+def _reason(fn, path) -> str:
+    with pytest.raises(VideoDecodeError) as e:
+        fn(str(path))
+    return e.value.reason
+
+
+def _decode(path):
+    from w2s.scoring.inputs import Sampling, decode
+
+    return decode(str(path), Sampling(image_size=32, max_frames=4, motion_size=16))
+
+
+def test_decompression_bomb_is_refused_before_a_frame_is_decoded(tmp_path):
+    import subprocess
+    import sys
+
+    from bench.hostile import bomb_mp4
+    from w2s.video.source import MAX_PIXELS
+
+    bomb = bomb_mp4(str(tmp_path / "bomb.mp4"))  # ~1.5 KB; its SPS declares 16000x16000
+    assert os.path.getsize(bomb) < 4096
+    want = f"frame size 16000x16000 is over the limit of {MAX_PIXELS} pixels"
+    for fn in (probe, lambda p: open_reader(p).__enter__(), _decode):
+        assert want in _reason(fn, bomb)
+    # in a fresh process (VmHWM: its own peak RSS; ru_maxrss would carry pytest's over the fork):
+    # opening it adds far less than one 16000x16000 frame (384 MB of yuv420p). Unchecked, opening
+    # alone added ~680 MB and decoding one frame ~1.8 GB; checked, ~85 MB (the h264 decoder's
+    # per-macroblock tables while probing, FFmpeg's max_pixels refusing the frame itself)
+    code = ("import sys\n"
+            "hwm = lambda: int([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1]) >> 10\n"
+            "from w2s.video import VideoDecodeError, open_reader\nbase = hwm()\n"
+            "try:\n    open_reader(sys.argv[1]).__enter__()\nexcept VideoDecodeError as e:\n    print(e.reason)\n"
+            "print(hwm() - base)")
+    out = subprocess.run([sys.executable, "-c", code, bomb], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    reason, added_mb = out.stdout.strip().splitlines()
+    assert want in reason and int(added_mb) < 250, out.stdout
+
+
+def test_a_frame_that_grows_past_the_limit_mid_stream_is_refused(tmp_path):
+    from bench.hostile import growing_bomb_ts
+
+    path = growing_bomb_ts(str(tmp_path / "grow.ts"))  # 64x64, then an in-band SPS of 16000x16000
+    with open_reader(path) as r:
+        assert (r.info.width, r.info.height) == (64, 64)  # the header check cannot see it coming
+        assert "16000x16000 is over the limit" in _reason(lambda p: list(r.key_frames()), path)
+    assert "16000x16000 is over the limit" in _reason(_decode, path)
+
+
+def test_8k_uhd_is_under_the_pixel_limit(tmp_path):
+    from bench.hostile import bomb_mp4
+
+    path = bomb_mp4(str(tmp_path / "8k.mp4"), 7680, 4320)
+    with open_reader(path) as r:  # opens (and decodes its first frame): not refused
+        assert (r.info.width, r.info.height) == (7680, 4320)
+
+
+def test_the_codec_size_wins_over_the_containers(tmp_path):
+    import av
+
+    from bench.hostile import bomb_mp4
+
+    small_says_big = bomb_mp4(str(tmp_path / "a.mp4"), 64, 64)  # SPS 64x64 ...
+    big_says_small = bomb_mp4(str(tmp_path / "b.mp4"), 16000, 16000)  # SPS 16000x16000 ...
+    for path, w, h in ((small_says_big, 16000, 16000), (big_says_small, 64, 64)):  # ... track header w x h
+        data = bytearray(open(path, "rb").read())
+        i = data.find(b"avc1") + 4 + 24  # the sample entry's 16-bit width and height
+        data[i : i + 4] = w.to_bytes(2, "big") + h.to_bytes(2, "big")
+        open(path, "wb").write(bytes(data))
+    with av.open(small_says_big) as c:  # the patch took: FFmpeg reports the SPS's size anyway
+        assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (64, 64)
+    assert probe(small_says_big).width == 64
+    assert "16000x16000 is over the limit" in _reason(probe, big_says_small)
+
+
+def test_a_million_frames_are_refused_from_the_header(tmp_path):
+    from bench.hostile import many_frames
+    from w2s.video.source import MAX_FRAMES
+
+    path = many_frames(str(tmp_path / "million.mp4"), 10**6)  # 9.3 h of 16x16 at 30 fps
+    assert f"more than {MAX_FRAMES} frames (header declares 1000000)" in _reason(_decode, path)
+    assert "more than" in _reason(probe, path)
+
+
+def test_frames_past_the_limit_are_refused_while_demuxing_when_no_header_counts_them(tmp_path, monkeypatch):
+    from bench.hostile import many_frames
+    from w2s.video import source
+
+    path = many_frames(str(tmp_path / "many.mkv"), 3000, gop=50)  # Matroska: no frame count
+    assert probe(path).num_frames == 3000
+    monkeypatch.setattr(source, "MAX_FRAMES", 2000)
+    assert _reason(_decode, path) == "more than 2000 frames"
+
+
+def test_sparse_timestamps_cannot_blow_up_key_frame_sampling(tmp_path):
+    from bench.hostile import sparse_timestamps_mkv
+
+    path = sparse_timestamps_mkv(str(tmp_path / "sparse.mkv"), gap_s=10**6)  # 60 frames over 11.6 days
+    assert "timestamps span 1000001 s, over the limit" in _reason(_decode, path)

@@ -18,6 +18,7 @@ from w2s.video.reader import Size, VideoReader, rotate
 from w2s.video.source import (
     VideoInfo,
     _short,
+    check_frame_size,
     first_frame_rotation,
     open_video,
     read_frame_table,
@@ -110,4 +111,5 @@ class PyAVReader(VideoReader):
                         self.uri, f"frame {target} of {len(table)} could not be decoded"
                     )
         except av.FFmpegError as e:
+            check_frame_size(self.uri, stream)  # a frame grown past MAX_PIXELS mid-stream: say so
             raise VideoDecodeError(self.uri, f"decoding failed ({_short(e)})") from None
