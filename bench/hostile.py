@@ -586,7 +586,10 @@ def main() -> None:
                           timeout_s=settings["upload_timeout_s"])
         print(f"checkpoint and media: {time.perf_counter() - t:.1f} s", flush=True)
         t = time.perf_counter()
-        start({"model_dir": ckpt, "allowed_roots": [allowed], **settings}, port=port, num_cpus=2)
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": here, "W2S_API_KEY": api_key}})
+        start({"model_dir": ckpt, "allowed_roots": [allowed], **settings}, port=port)
         print(f"service up: {time.perf_counter() - t:.1f} s", flush=True)
         base = f"http://127.0.0.1:{port}"
         good = next(c for c in catalogue if c.name == "good_uri")

@@ -12,22 +12,17 @@
 Endpoints: POST /v1/score, POST /v1/compare, GET /v1/model, GET /healthz, /docs.
 """
 
-import logging
 import os
 import tempfile
 from typing import Literal
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
-from starlette.concurrency import run_in_threadpool
 
-from serve.checks import check_api_key, resolve_uri, save_uploads
+from serve.checks import Deadline, check_api_key, request_videos
 from w2s import __version__
-
-log = logging.getLogger("ray.serve")
 
 
 class ServeSettings(BaseModel):
@@ -35,6 +30,10 @@ class ServeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model_dir: str = Field(..., description="exported student with anchors.json (absolute path or URI)")
     max_upload_mb: float = Field(200.0, gt=0, description="larger uploads get 413")
+    upload_timeout_s: float = Field(120.0, gt=0, description="a request body (upload or JSON) still "
+                                    "arriving after this many seconds gets 408 (ends trickling clients)")
+    upload_idle_timeout_s: float = Field(15.0, gt=0, description="408 when no byte of the body arrives "
+                                         "for this many seconds")
     allowed_roots: list[str] = Field(default_factory=list, description="directories/URI prefixes whose files "
                                      "may be scored by {'uri': ...}; empty = URI scoring off")
     api_key_env: str = Field("W2S_API_KEY", description="env var holding the API key; unset = no key needed")
@@ -86,41 +85,13 @@ class Ingress:
         self.scorer = scorer
         self.anchors = AnchorSet.load(self.s.model_dir, with_inputs=False)
         self.limit = int(self.s.max_upload_mb * 2**20)
+        self.deadline = Deadline(self.s.upload_timeout_s, self.s.upload_idle_timeout_s)
         self.key = os.environ.get(self.s.api_key_env) or None
 
     async def _videos(self, request: Request, fields: tuple[str, ...], tmp: str) -> list:
         """Decoded inputs of the request's videos: multipart uploads or JSON URIs."""
-        from w2s.scoring.inputs import decode
-        from w2s.video import VideoDecodeError
-
-        check_api_key(request, self.key)
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith("multipart/form-data"):
-            paths = await save_uploads(request, fields, self.limit, tmp)
-            names = paths
-        elif ctype.startswith("application/json"):
-            try:
-                body = await request.json()
-            except ValueError:
-                raise HTTPException(422, "body is not valid JSON") from None
-            keys = ("uri",) if fields == ("video",) else fields
-            if not isinstance(body, dict) or any(k not in body for k in keys):
-                raise HTTPException(422, f"JSON body must hold {', '.join(repr(k) for k in keys)}")
-            paths = [resolve_uri(body[k], self.s.allowed_roots) for k in keys]
-            names = [body[k] for k in keys]
-        else:
-            raise HTTPException(415, "send multipart/form-data (a video file) or application/json ({'uri': ...})")
-        out = []
-        for path, name in zip(paths, names, strict=True):
-            try:
-                out.append(await run_in_threadpool(decode, path, self.anchors.sampling))
-            except VideoDecodeError as e:
-                raise HTTPException(422, f"not a decodable video: {e.reason}") from None
-            except Exception as e:  # noqa: BLE001 - whatever else a hostile file triggers is still bad input
-                log.exception("decoding %s failed", name)
-                raise HTTPException(422, f"not a decodable video: {type(e).__name__}: {e}") from None
-            out[-1].uri = name if not name.startswith(tmp) else "upload"
-        return out
+        return await request_videos(request, fields, tmp, key=self.key, limit=self.limit, deadline=self.deadline,
+                                    roots=self.s.allowed_roots, sampling=self.anchors.sampling)
 
     @api.post("/v1/score")
     async def score(self, request: Request) -> dict:
@@ -146,7 +117,8 @@ class Ingress:
                 "anchors": [{"uri": x.uri, "mu": x.mu} for x in a.anchors], "matrix": a.matrix,
                 "link": a.link, "temperatures": {"test": a.temperature_test, "anchor": a.temperature_anchor},
                 "sampling": a.sampling.__dict__, "motion_random_init": a.motion_random_init,
-                "max_upload_mb": self.s.max_upload_mb, "max_batch_size": self.s.max_batch_size,
+                "max_upload_mb": self.s.max_upload_mb, "upload_timeout_s": self.s.upload_timeout_s,
+                "upload_idle_timeout_s": self.s.upload_idle_timeout_s, "max_batch_size": self.s.max_batch_size,
                 "version": __version__}
 
     @api.get("/healthz")

@@ -36,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow", action="append", default=[], metavar="DIR",
                    help="a folder whose files may be scored by URI (repeatable)")
     p.add_argument("--max-upload-mb", type=float, default=200.0)
+    p.add_argument("--upload-timeout-s", type=float, default=120.0,
+                   help="408 for a request body still arriving after this many seconds")
     p.add_argument("--max-batch-size", type=int, default=8)
     args = p.parse_args(argv)
     settings = {"model_dir": os.path.abspath(args.model) if os.path.exists(args.model) else args.model,
                 "allowed_roots": [os.path.abspath(d) for d in args.allow],
-                "max_upload_mb": args.max_upload_mb, "max_batch_size": args.max_batch_size}
+                "max_upload_mb": args.max_upload_mb, "upload_timeout_s": args.upload_timeout_s,
+                "max_batch_size": args.max_batch_size}
     import time
 
     start(settings, args.host, args.port)

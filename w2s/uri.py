@@ -32,9 +32,9 @@ def is_local(uri: str) -> bool:
 
 
 def local_path(uri: str) -> str:
-    """Path on this machine for a local URI (strips ``file://``)."""
+    """Path on this machine for a local URI (strips ``file://``, in any case)."""
     uri = str(uri)
-    return uri[len("file://") :] if uri.startswith("file://") else uri
+    return uri.split("://", 1)[1] if scheme(uri) == "file" else uri
 
 
 def join(base: str, *parts: str) -> str:
