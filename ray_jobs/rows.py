@@ -16,6 +16,12 @@ from ray_jobs.runtime import ray_args, skip_done
 from w2s.config import Resources
 
 
+# Part-file writes are I/O. With Ray's default of 1 CPU a write task waits for a whole free CPU
+# behind the map tasks (0.9 CPU each): on 2 CPUs the first file came after half the rows, and
+# everything computed but not written is redone after a kill (bench/scale.py).
+WRITE_NUM_CPUS = 0.1
+
+
 @dataclass(frozen=True)
 class Side:
     """One map step: `fn` (a function: Ray tasks; a class: an actor pool of it) with its resources."""
@@ -111,7 +117,7 @@ def run_rows(job: RowJob) -> tuple[int, int]:
             ds = _map(ds, job.prepare, job.prepare.resources.batch_size)
         ds = _map(ds, job.process, size, progress.handle)
         ds.write_parquet(job.dest or job.out, min_rows_per_file=job.rows_per_file,
-                         partition_cols=job.partition_cols)
+                         partition_cols=job.partition_cols, ray_remote_args={"num_cpus": WRITE_NUM_CPUS})
     return n_in, n_done
 
 

@@ -13,15 +13,14 @@ Endpoints: POST /v1/score, POST /v1/compare, GET /v1/model, GET /healthz, /docs.
 """
 
 import os
-import tempfile
 from typing import Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
-from serve.checks import Deadline, check_api_key, request_videos
+from serve.checks import Deadline, check_api_key, log, request_videos, sweep_uploads, upload_dir
 from w2s import __version__
 
 
@@ -87,6 +86,9 @@ class Ingress:
         self.limit = int(self.s.max_upload_mb * 2**20)
         self.deadline = Deadline(self.s.upload_timeout_s, self.s.upload_idle_timeout_s)
         self.key = os.environ.get(self.s.api_key_env) or None
+        swept = sweep_uploads()  # what a replica killed mid-upload left behind (bench/soak.py)
+        if swept:
+            log.warning("removed %d upload temp dirs of ingress processes that are gone", swept)
 
     async def _videos(self, request: Request, fields: tuple[str, ...], tmp: str) -> list:
         """Decoded inputs of the request's videos: multipart uploads or JSON URIs."""
@@ -96,17 +98,17 @@ class Ingress:
     @api.post("/v1/score")
     async def score(self, request: Request) -> dict:
         """Score one video: multipart field `video`, or JSON {"uri": ...} under an allowed root."""
-        with tempfile.TemporaryDirectory(prefix="w2s-upload-") as tmp:
+        with upload_dir() as tmp:
             (x,) = await self._videos(request, ("video",), tmp)
-        res = await self.scorer.score.remote(x)
+        res = await _scorer_call(self.scorer.score.remote(x))
         return {"uri": x.uri, "checkpoint": self.anchors.source.get("checkpoint"), **res}
 
     @api.post("/v1/compare")
     async def compare(self, request: Request) -> dict:
         """The five level probabilities of `second` relative to `first` (multipart or JSON)."""
-        with tempfile.TemporaryDirectory(prefix="w2s-upload-") as tmp:
+        with upload_dir() as tmp:
             first, second = await self._videos(request, ("first", "second"), tmp)
-        probs = await self.scorer.compare.remote(first, second)
+        probs = await _scorer_call(self.scorer.compare.remote(first, second))
         return {"first": first.uri, "second": second.uri, "probabilities": probs}
 
     @api.get("/v1/model")
@@ -124,6 +126,18 @@ class Ingress:
     @api.get("/healthz")
     async def healthz(self) -> dict:
         return {"status": "ok"}
+
+
+async def _scorer_call(response):
+    """The Scorer's answer; 503 (Retry-After: 1) while its replica is gone (killed, node lost) and
+    Serve starts another: a caller retries, the request is not lost (docs/serving.md)."""
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+    try:
+        return await response
+    except (ActorDiedError, ActorUnavailableError, RayActorError) as e:
+        log.warning("scorer replica unavailable: %s", type(e).__name__)
+        raise HTTPException(503, "the scorer replica is restarting; retry", headers={"Retry-After": "1"}) from None
 
 
 def scorer_gpus(device: str) -> float:

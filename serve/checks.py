@@ -235,3 +235,35 @@ async def request_videos(request: Request, fields: tuple[str, ...], tmp: str, *,
             raise HTTPException(422, f"not a decodable video: {type(e).__name__}: {e}") from None
         out[-1].uri = name if not name.startswith(tmp) else "upload"
     return out
+
+
+UPLOAD_PREFIX = "w2s-upload-"
+
+
+def upload_dir(root: str | None = None) -> tempfile.TemporaryDirectory:
+    """The temp directory of one request's uploads, removed when the request ends. Its name holds
+    this process's id, so what a killed process left is found and removed (`sweep_uploads`)."""
+    return tempfile.TemporaryDirectory(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-", dir=root)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def sweep_uploads(root: str | None = None) -> int:
+    """Remove the upload directories of processes that no longer run (a replica killed in the
+    middle of a request cannot remove its own); the number removed."""
+    root = root or tempfile.gettempdir()
+    n = 0
+    for entry in os.scandir(root):
+        m = re.fullmatch(rf"{UPLOAD_PREFIX}(\d+)-\w+", entry.name)
+        if m and entry.is_dir(follow_symlinks=False) and not _alive(int(m.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            n += 1
+    return n
