@@ -3,9 +3,9 @@
 
 1. Pools of 10k / 30k / 100k rows (bench/_tinypool.py: 64x36 clips of 1-2 s cut from the sample
    footage; each row its own URI, a link to one of 48 encoded clips). On each, on a local Ray of
-   2 CPUs, one child process per stage: `metrics` (every row), `select` (a tenth), then
+   2 CPUs, one child process per stage: `metrics` (every row), `select` (1 in 50), then
    `score_teachers` (the weight-free `lowlevel` teacher; NIQE needs a short side over 192 px)
-   and `score` (the tiny student) on the selected tenth. Per stage: rows/s, time to the first
+   and `score` (the tiny student) on the selected 1 in 50. Per stage: rows/s, time to the first
    output file, the driver's peak RSS, the object store's peak, the files written.
 2. Kill the `metrics` job at ~50 % of the largest pool (SIGKILL to the process tree it started,
    nothing else), rerun it: rows redone (processed before the kill but not on disk), rows lost
@@ -38,6 +38,7 @@ from _common import CACHE, write_result  # noqa: E402
 CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
 POOL = os.path.join(CACHE, "scale_pool")
 BASE_CLIPS = 48
+SUBSET = 50  # select keeps 1 in 50 for score_teachers and score (the paper: 1 in 7.5)
 STAGE_SETS = {  # what a user sizing a large pool sets; the rest is the demo config
     "metrics": ["metrics.batch_size=32", "metrics.rows_per_file=256"],  # the default (the demo has 16)
     "select": [],
@@ -83,7 +84,7 @@ def child(args) -> None:
 
 def _sets(size: int, run_dir: str, manifest: str, ckpt: str | None, stage: str) -> list[str]:
     base = [f"run_dir={run_dir}", f"manifest={manifest}", "ray.num_cpus=2", "ray.progress_bars=false",
-            f"select.n={max(size // 10, 2)}"]
+            f"select.n={max(size // SUBSET, 2)}"]
     if ckpt:
         base.append(f"scoring.checkpoint={ckpt}")
     return base + STAGE_SETS[stage]
@@ -157,7 +158,7 @@ def stages_at(size: int, manifest: str, ckpt: str) -> dict:
     run_dir = os.path.join(CACHE, f"scale_run_{size}")
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
-    sub = max(size // 10, 2)
+    sub = max(size // SUBSET, 2)
     out = {}
     for stage, rows in (("metrics", size), ("select", size), ("score_teachers", sub), ("score", sub)):
         r = run_child(stage, size, rows, run_dir, manifest, ckpt)
@@ -200,6 +201,51 @@ def kill_and_rerun(size: int, manifest: str, fraction: float = 0.5) -> dict:
           f"lost {res['rows_lost']}, duplicated {res['rows_duplicated']}", flush=True)
     shutil.rmtree(run_dir, ignore_errors=True)
     return res
+
+
+def baseline() -> dict:
+    """The same work in this process, no Ray: seconds per row on one core of the base clips for
+    metrics, the lowlevel teacher and the tiny student (the per-row overhead is the stage's cost
+    per row beyond these)."""
+    import torch
+    from _tinypool import base_clips
+
+    from w2s.metrics.table import safe_video_metrics
+    from w2s.scoring.scorer import Scorer
+    from w2s.teachers import create_teacher
+
+    uris = list(base_clips(BASE_CLIPS, POOL)["uri"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    teacher = create_teacher("lowlevel")
+    teacher.setup()
+    scorer = Scorer.from_pretrained(os.path.join(CACHE, "scale_student", "student"))
+    out = {}
+    for name, fn in (("metrics", lambda: [safe_video_metrics(u, "pyav") for u in uris]),
+                     ("score_teachers", lambda: [teacher.score(u) for u in uris]),
+                     ("score", lambda: [scorer.score(uris[i:i + 16]) for i in range(0, len(uris), 16)])):
+        fn()
+        t = time.perf_counter()
+        fn()
+        out[name] = round((time.perf_counter() - t) / len(uris), 5)
+    torch.set_num_threads(threads)
+    return {"cpu_s_per_row_one_core": out, "rows": len(uris)}
+
+
+def overheads(stages: dict, base: dict, cpus: int = 2) -> dict:
+    """seconds = start + rows x per_row, fitted through the smallest and the largest pool: the
+    stage's fixed start (reading, planning, actors and models) and its CPU-seconds per row beyond
+    the same work in one process (the row loop: tasks, serialisation, writes, the driver)."""
+    sizes = sorted(stages, key=int)
+    out = {}
+    for stage in ("metrics", "score_teachers", "score"):
+        a, b = stages[sizes[0]][stage], stages[sizes[-1]][stage]
+        per_row = (b["seconds"] - a["seconds"]) / max(b["rows_processed"] - a["rows_processed"], 1)
+        work = base["cpu_s_per_row_one_core"][stage]
+        out[stage] = {"start_s": round(a["seconds"] - a["rows_processed"] * per_row, 1),
+                      "cpu_s_per_row": round(per_row * cpus, 5), "work_cpu_s_per_row": work,
+                      "overhead_cpu_s_per_row": round(max(per_row * cpus - work, 0.0), 5)}
+    return out
 
 
 def linearity(by_size: dict) -> dict:
@@ -245,15 +291,16 @@ def main(argv=None) -> int:
     p.add_argument("--kill-size", type=int, default=100_000, help="0: no kill test")
     p.add_argument("--driver-rows", type=int, default=1_500_000, help="0: no driver-side steps")
     p.add_argument("--quick", action="store_true", help="2k / 6k rows, kill at 6k, driver steps at 150k")
-    p.add_argument("--only", choices=["stages", "kill", "driver"], action="append",
+    p.add_argument("--only", choices=["stages", "kill", "driver", "baseline"], action="append",
                    help="run only these parts (repeatable); the others keep their figures in scale.json")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.kill_size, args.driver_rows = [2000, 6000], 6000, 150_000
-    parts = set(args.only or ["stages", "kill", "driver"])
+    parts = set(args.only or ["stages", "kill", "driver", "baseline"])
     path = os.path.join(HERE, "results", "scale.json")
     prev = json.load(open(path)) if os.path.exists(path) and not args.quick else {}
-    res = {k: prev[k] for k in ("stages", "linearity", "kill_rerun", "driver_steps") if k in prev}
+    res = {k: prev[k] for k in ("stages", "linearity", "kill_rerun", "driver_steps", "baseline", "overheads")
+           if k in prev}
     manifests, ckpt = prepare(args.sizes + ([args.kill_size] if args.kill_size else []))
     if "stages" in parts:
         by_size = {n: stages_at(n, manifests[n], ckpt) for n in args.sizes}
@@ -266,7 +313,11 @@ def main(argv=None) -> int:
         from _driver_steps import run_all
 
         res["driver_steps"] = run_all(args.driver_rows, os.path.join(CACHE, "scale_driver"))
-    print(json.dumps(res.get("linearity", {}), indent=1))
+    if "baseline" in parts:
+        res["baseline"] = baseline()
+    if "stages" in res and "baseline" in res:
+        res["overheads"] = overheads(res["stages"], res["baseline"])
+    print(json.dumps({k: res.get(k) for k in ("linearity", "overheads")}, indent=1))
     write_result("scale_quick" if args.quick else "scale", {
         "pool": f"{BASE_CLIPS} encoded 64x36 clips of 1-2 s (24 fps, libx264), one link per row", **res})
     return 0

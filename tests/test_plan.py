@@ -86,6 +86,32 @@ def test_a_gpu_measurement_file_replaces_the_assumption(cfg, tmp_path):
     assert quick.gpu_hours == pytest.approx(teachers.gpu_hours / 4)
 
 
+def test_the_scale_rehearsal_adds_row_overheads_stage_starts_and_driver_steps(cfg, tmp_path):
+    import shutil
+
+    from w2s.plan.costs import RESULTS
+
+    shutil.copy(os.path.join(RESULTS, "unit_costs.json"), tmp_path / "unit_costs.json")
+    bare = load_costs(str(tmp_path))
+    assert not bare.row_overhead_cpu_s and "scale" not in bare.sources
+    (tmp_path / "scale.json").write_text(json.dumps({
+        "date": "2026-12-07",
+        "overheads": {"metrics": {"overhead_cpu_s_per_row": 0.01, "start_s": 36.0},
+                      "score": {"overhead_cpu_s_per_row": 0.1, "start_s": 3600.0}},
+        "driver_steps": {"rows": 1_500_000, "steps": {"gmad": {"seconds": 1500.0}, "select_lp": {"seconds": 30.0},
+                                                       "plan": {"error": "x"}}}}))
+    costs = load_costs(str(tmp_path))
+    assert costs.sources["scale"].startswith("row overheads") and costs.lp_s_per_million == pytest.approx(20.0)
+    cl = Cluster(videos=1_500_000, gpus=64, cpus=1024)
+    before = {r.stage: r for r in plan(cfg, cl, bare)[0]}
+    after = {r.stage: r for r in plan(cfg, cl, costs)[0]}
+    # the per-row overhead, and the start (driver time, counted with the CPU-hours)
+    assert after["metrics"].cpu_hours == pytest.approx(before["metrics"].cpu_hours + (1_500_000 * 0.01 + 36) / 3600)
+    assert after["score@1"].wall_hours >= before["score@1"].wall_hours + 1.0 - 1e-9  # the 1-h start
+    assert after["score_teachers"].cpu_hours == pytest.approx(before["score_teachers"].cpu_hours)  # not measured
+    assert after["mine_pairs@2"].cpu_hours > before["mine_pairs@2"].cpu_hours  # gMAD at 1000 s per 1M
+
+
 def test_dollars_are_hours_times_prices(cfg):
     costs = Costs(cpu={k: 1.0 for k in load_costs().cpu}, render_bytes={k: 1e6 for k in FAMILIES},
                   gpu={k: 1.0 for k in GPU_ASSUMPTIONS}, ray_efficiency=1.0)

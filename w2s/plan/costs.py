@@ -75,6 +75,12 @@ class Costs:
     sources: dict[str, str] = field(default_factory=dict)
     ray_efficiency: float = 0.7
     lp_s_per_million: float = 4.5
+    # from the scale rehearsal (bench/results/scale.json; zero without it): per row-loop stage, the
+    # CPU-seconds each row costs beyond its work and the stage's fixed start (actors, models);
+    # the driver-side steps' seconds per million rows
+    row_overhead_cpu_s: dict[str, float] = field(default_factory=dict)
+    stage_start_s: dict[str, float] = field(default_factory=dict)
+    driver_s_per_million: dict[str, float] = field(default_factory=dict)
 
 
 def load_costs(results: str = RESULTS, gpu_file: str | None = None) -> Costs:
@@ -93,10 +99,27 @@ def load_costs(results: str = RESULTS, gpu_file: str | None = None) -> Costs:
     for name, rate in measured.get("items_per_s", {}).items():
         costs.gpu[name] = float(rate)
         costs.sources[name] = f"measured on {measured.get('gpu', 'a GPU')} ({measured.get('date', '?')})"
+    _scale(costs, _json(os.path.join(results, "scale.json")))
     m = unit.get("machine", {})
     costs.sources["cpu"] = (f"measured by bench/unit_costs.py on {unit.get('date', '?')}, one process on a "
                             f"{m.get('cpus', '?')}-core {m.get('platform', '').split('-with')[0]} machine")
     return costs
+
+
+def _scale(costs: Costs, scale: dict) -> None:
+    """The scale rehearsal's measurements: row overheads, stage starts, driver steps."""
+    for stage, o in scale.get("overheads", {}).items():
+        costs.row_overhead_cpu_s[stage] = o["overhead_cpu_s_per_row"]
+        costs.stage_start_s[stage] = max(o["start_s"], 0.0)
+    d = scale.get("driver_steps", {})
+    for step, r in d.get("steps", {}).items():
+        if "seconds" in r:
+            costs.driver_s_per_million[step] = r["seconds"] * 1e6 / d["rows"]
+    if "select_lp" in costs.driver_s_per_million:  # the stage's table read + LP at the pool's size
+        costs.lp_s_per_million = costs.driver_s_per_million["select_lp"]
+    if scale:
+        costs.sources["scale"] = (f"row overheads, stage starts and driver steps measured by bench/scale.py on "
+                                  f"{scale.get('date', '?')} (bench/results/scale.json)")
 
 
 def _efficiency(stages: dict) -> float:

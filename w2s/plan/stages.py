@@ -29,9 +29,13 @@ class Estimator:
         return self.costs.gpu[key]
 
     def row(self, stage: str, work: str, cpu_s: float = 0.0, gpu_s: float = 0.0, storage: float = 0.0,
-            actors: str = "", serial_s: float = 0.0, notes=()) -> Row:
+            actors: str = "", serial_s: float = 0.0, notes=(), rows: int = 0, kind: str | None = None) -> Row:
         """Wall time: CPU and GPU work stream side by side in a stage, so the larger one bounds it
-        (Ray Data's measured efficiency on the CPU side); `serial_s` runs on the driver alone."""
+        (Ray Data's measured efficiency on the CPU side); `serial_s` runs on the driver alone.
+        `rows` through the row loop of `kind` add its measured per-row overhead and fixed start."""
+        if kind:
+            cpu_s += rows * self.costs.row_overhead_cpu_s.get(kind, 0.0)
+            serial_s += self.costs.stage_start_s.get(kind, 0.0)
         cpu_wall = cpu_s / (max(self.cl.cpus, 1) * self.costs.ray_efficiency)
         gpu_wall = gpu_s / max(self.cl.gpus, 1) if gpu_s else 0.0
         wall = max(cpu_wall, gpu_wall) + serial_s
@@ -44,7 +48,8 @@ class Estimator:
     def metrics(self) -> Row:
         c, v = self.cfg.metrics, self.cl.videos
         return self.row("metrics", f"{v:,} videos", cpu_s=v * self.cl.video_seconds * self.px * self.cpu("metrics_720p"),
-                        storage=v * 120, actors=f"{int(self.cl.cpus / c.num_cpus):,} tasks x {c.num_cpus} CPU")
+                        storage=v * 120, actors=f"{int(self.cl.cpus / c.num_cpus):,} tasks x {c.num_cpus} CPU",
+                        rows=v, kind="metrics")
 
     def select(self) -> Row:
         n = self.cfg.select.n
@@ -72,7 +77,7 @@ class Estimator:
         names = ", ".join(t.name for t in self.cfg.teachers)
         return self.row("score_teachers", f"{n:,} videos x {len(self.cfg.teachers)} teachers ({names})",
                         cpu_s, gpu_s, storage=n * len(self.cfg.teachers) * 80, actors="; ".join(parts),
-                        notes=notes)
+                        notes=notes, rows=n * len(self.cfg.teachers), kind="score_teachers")
 
     def _teacher_rate(self, name: str, notes: list) -> float:
         if name in self.costs.gpu:
@@ -162,7 +167,7 @@ class Estimator:
         v = self.cl.videos if self.cfg.scoring.videos == "manifest" else self.cfg.select.n
         decode = v * self.cl.video_seconds * self.px * self.cpu("score_decode_720p")
         return self.row(f"score@{n}", f"{v:,} videos", decode, v / self.gpu_rate("student_score"),
-                        storage=v * 100, actors=self._scorers(),
+                        storage=v * 100, actors=self._scorers(), rows=v, kind="score",
                         notes=["in flight per scorer actor: ~85 MB per video (16 key frames at 384 + 16 x 32 "
                                "motion frames at 224), x batch_size x 2 batches"])
 
@@ -170,7 +175,9 @@ class Estimator:
         m = self.cfg.mining
         videos, checked, cpu_s, size = self.renders(m.synthetic_sources, m.families or self.cfg.pairs.families)
         scored = self.cl.videos if self.cfg.scoring.videos == "manifest" else self.cfg.select.n
-        gmad_s = len(self.cfg.teachers) * 2 * scored / 1e6  # vectorised gMAD: ~1 s per 1M videos
+        # gMAD on the driver: measured (bench/scale.py, 5 teachers) or ~1 s per 1M videos per direction
+        per_m = self.costs.driver_s_per_million.get("gmad")
+        gmad_s = (per_m * scored / 1e6 * len(self.cfg.teachers) / 5) if per_m else len(self.cfg.teachers) * 2 * scored / 1e6
         row = self.compare_row(f"mine_pairs@{n}", f"gMAD {m.gmad_pairs:,} pairs over {scored:,} scored videos; "
                                                   f"{videos:,} fresh renders, {checked:,} pairs checked",
                                checked, videos, extra_cpu=cpu_s, storage=size, serial_s=gmad_s)
