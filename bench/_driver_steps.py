@@ -157,18 +157,18 @@ def run_all(rows: int, root: str) -> dict:
 
 if __name__ == "__main__":
     if sys.argv[1] == "_step":
-        import resource
+        from _probe import peak_rss_mb
 
         name, root, rows = sys.argv[2], sys.argv[3], int(sys.argv[4])
         import ray  # noqa: F401 - imports excluded from the step's time and counted apart in RSS
 
         from w2s import rundir  # noqa: F401
 
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        before = peak_rss_mb()
         t = time.perf_counter()
         result = step(name, root, rows)
         secs = time.perf_counter() - t
         print(json.dumps({"seconds": round(secs, 2), "result": result, "rss_before_mb": round(before, 1),
-                          "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                          "peak_rss_mb": round(peak_rss_mb(), 1)}))
     else:
         print(json.dumps(run_all(int(sys.argv[1]), sys.argv[2]), indent=1))
