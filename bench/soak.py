@@ -179,7 +179,7 @@ def main(argv=None) -> int:
                 "upload_timeout_s": 10.0, "upload_idle_timeout_s": 5.0}
     temp_glob = os.path.join(tempfile.gettempdir(), "w2s-upload-*")
     temp_before = len(glob.glob(temp_glob))
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False,  # list_actors needs it
              runtime_env={"env_vars": {"PYTHONPATH": ROOT, "W2S_API_KEY": API_KEY}})
     base = f"http://127.0.0.1:{PORT}"
     hostile, sent, events, fault_results, fault_wall = [], [0], [], [], 0.0

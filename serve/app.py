@@ -95,12 +95,24 @@ class Ingress:
         return await request_videos(request, fields, tmp, key=self.key, limit=self.limit, deadline=self.deadline,
                                     roots=self.s.allowed_roots, sampling=self.anchors.sampling)
 
+    @staticmethod
+    async def _scorer_call(response):
+        """The Scorer's answer; 503 (Retry-After: 1) while its replica is gone (killed, node lost) and
+        Serve starts another: a caller retries, the request is not lost (docs/serving.md)."""
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+        try:
+            return await response
+        except (ActorDiedError, ActorUnavailableError, RayActorError) as e:
+            log.warning("scorer replica unavailable: %s", type(e).__name__)
+            raise HTTPException(503, "the scorer replica is restarting; retry", headers={"Retry-After": "1"}) from None
+
     @api.post("/v1/score")
     async def score(self, request: Request) -> dict:
         """Score one video: multipart field `video`, or JSON {"uri": ...} under an allowed root."""
         with upload_dir() as tmp:
             (x,) = await self._videos(request, ("video",), tmp)
-        res = await _scorer_call(self.scorer.score.remote(x))
+        res = await self._scorer_call(self.scorer.score.remote(x))
         return {"uri": x.uri, "checkpoint": self.anchors.source.get("checkpoint"), **res}
 
     @api.post("/v1/compare")
@@ -108,7 +120,7 @@ class Ingress:
         """The five level probabilities of `second` relative to `first` (multipart or JSON)."""
         with upload_dir() as tmp:
             first, second = await self._videos(request, ("first", "second"), tmp)
-        probs = await _scorer_call(self.scorer.compare.remote(first, second))
+        probs = await self._scorer_call(self.scorer.compare.remote(first, second))
         return {"first": first.uri, "second": second.uri, "probabilities": probs}
 
     @api.get("/v1/model")
@@ -126,18 +138,6 @@ class Ingress:
     @api.get("/healthz")
     async def healthz(self) -> dict:
         return {"status": "ok"}
-
-
-async def _scorer_call(response):
-    """The Scorer's answer; 503 (Retry-After: 1) while its replica is gone (killed, node lost) and
-    Serve starts another: a caller retries, the request is not lost (docs/serving.md)."""
-    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
-
-    try:
-        return await response
-    except (ActorDiedError, ActorUnavailableError, RayActorError) as e:
-        log.warning("scorer replica unavailable: %s", type(e).__name__)
-        raise HTTPException(503, "the scorer replica is restarting; retry", headers={"Retry-After": "1"}) from None
 
 
 def scorer_gpus(device: str) -> float:
