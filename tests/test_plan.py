@@ -60,7 +60,8 @@ def test_times_follow_the_cluster(cfg):
     assert a["train_student@1"].bound == "GPU"
     assert b["train_student@1"].wall_hours == pytest.approx(a["train_student@1"].wall_hours / 2)
     assert a["metrics"].bound == "CPU"
-    assert c["metrics"].wall_hours == pytest.approx(a["metrics"].wall_hours / 2)
+    start = load_costs().stage_start_s.get("metrics", 0.0) / 3600  # measured (bench/scale.py): does not shrink
+    assert c["metrics"].wall_hours - start == pytest.approx((a["metrics"].wall_hours - start) / 2)
     assert b["metrics"].gpu_hours == a["metrics"].gpu_hours == 0  # the same work, whatever the cluster
     assert a["train_student@1"].gpu_hours == pytest.approx(b["train_student@1"].gpu_hours)
 
