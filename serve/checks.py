@@ -5,6 +5,7 @@ roots, and decoding (`request_videos`, with every bad input a 4xx, never a 500).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -96,20 +97,28 @@ def _slow(e: TooSlow) -> HTTPException:
 _DISCONNECT = "the client disconnected before the body was complete"
 
 
+@contextlib.contextmanager
+def _reading(what: str, limit: int):
+    """A request body's read errors as HTTP answers: 413 past `limit`, 408 past the deadline,
+    400 when the client went away."""
+    try:
+        yield
+    except TooLarge:
+        raise HTTPException(413, f"{what} is over the limit of {limit} bytes") from None
+    except TooSlow as e:
+        raise _slow(e) from None
+    except ClientDisconnect:
+        raise HTTPException(400, _DISCONNECT) from None
+
+
 async def read_json(request: Request, deadline: Deadline = Deadline(), limit: int = JSON_LIMIT):
     """The request's JSON body, read with the same limits as an upload: 413 past `limit` bytes,
     408 past the deadline, 422 when it is not JSON."""
     _check_length(request, limit, "JSON body")
     chunks = []
-    try:
+    with _reading("JSON body", limit):
         async for chunk in _limited(request.stream(), limit, deadline):
             chunks.append(chunk)
-    except TooLarge:
-        raise HTTPException(413, f"JSON body is over the limit of {limit} bytes") from None
-    except TooSlow as e:
-        raise _slow(e) from None
-    except ClientDisconnect:
-        raise HTTPException(400, _DISCONNECT) from None
     try:
         return json.loads(b"".join(chunks))
     except (ValueError, RecursionError):
@@ -125,16 +134,11 @@ async def save_uploads(request: Request, fields: tuple[str, ...], limit: int, tm
     _check_length(request, limit, "upload")
     parser = MultiPartParser(request.headers, _limited(request.stream(), limit, deadline),
                              max_files=len(fields), max_fields=len(fields))
-    try:
-        form = await parser.parse()
-    except TooLarge:
-        raise HTTPException(413, f"upload is over the limit of {limit} bytes") from None
-    except TooSlow as e:
-        raise _slow(e) from None
-    except ClientDisconnect:
-        raise HTTPException(400, _DISCONNECT) from None
-    except MultiPartException as e:
-        raise HTTPException(422, f"bad multipart body: {e.message}") from None
+    with _reading("upload", limit):
+        try:
+            form = await parser.parse()
+        except MultiPartException as e:
+            raise HTTPException(422, f"bad multipart body: {e.message}") from None
     try:
         paths = []
         for name in fields:
