@@ -84,6 +84,27 @@ def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
+class RssTimeline(threading.Thread):
+    """Each replica's RSS every `period` s during the load: [requests sent, {deployment: MB}] (a leak
+    climbs with the requests; an allocator's high-water mark levels off)."""
+
+    def __init__(self, pids: dict[str, tuple[int, str]], sent, period: float = 2.0):
+        super().__init__(daemon=True)
+        self.pids, self.sent, self.period, self.points, self._halt = pids, sent, period, [], threading.Event()
+
+    def run(self):
+        while not self._halt.wait(self.period):
+            try:
+                self.points.append([self.sent(), {d: round(rss_mb(pid), 1) for d, (pid, _) in self.pids.items()}])
+            except Exception:  # noqa: BLE001 - a replica gone
+                return
+
+    def stop(self) -> list:
+        self._halt.set()
+        self.join()
+        return self.points
+
+
 class Faults(threading.Thread):
     """Kills a deployment's replica when the client has sent `at` requests; records when Serve
     has a new live replica of it."""
@@ -182,7 +203,7 @@ def main(argv=None) -> int:
     ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False,  # list_actors needs it
              runtime_env={"env_vars": {"PYTHONPATH": ROOT, "W2S_API_KEY": API_KEY}})
     base = f"http://127.0.0.1:{PORT}"
-    hostile, sent, events, fault_results, fault_wall = [], [0], [], [], 0.0
+    hostile, sent, events, fault_results, fault_wall, rss_points = [], [0], [], [], 0.0, []
     try:
         t = time.perf_counter()
         start(settings, port=PORT)
@@ -194,10 +215,13 @@ def main(argv=None) -> int:
                                                            lambda: sent[0], hostile), daemon=True)
         if not args.no_faults:
             side.start()
+        timeline = RssTimeline(pids, lambda: sent[0])
+        timeline.start()
         wall, results = load(base, clips, n, args.concurrency, sent)
         if side.is_alive():
             side.join(timeout=300)
         time.sleep(2)
+        rss_points = timeline.stop()
         pids_end = replicas()
         rss_end = {d: round(rss_mb(pid), 1) for d, (pid, _) in pids_end.items()}
         same = {d: pids[d][0] == pids_end[d][0] for d in pids_end if d in pids}
@@ -229,7 +253,8 @@ def main(argv=None) -> int:
         "final_statuses": sorted({str(r["final"]) for r in results}),
         "replica_rss_mb": {"after_warmup": rss_start, "end": rss_end, "same_process": same,
                            "growth_pct": {d: round(100 * (rss_end[d] / rss_start[d] - 1), 1)
-                                          for d in rss_end if d in rss_start}},
+                                          for d in rss_end if d in rss_start},
+                           "timeline": rss_points[::max(1, len(rss_points) // 40)]},
         "temp_dirs_left": temp_left, "hostile": hostile,
         "faults": {"requests": len(fault_results), "wall_s": round(fault_wall, 1), "kills": events,
                    "first_attempt_errors": sum(r["tries"][0]["status"] != 200 for r in fault_results),

@@ -116,6 +116,9 @@ class RowStage(Stage):
     actors: ClassVar[bool] = False  # process on an actor pool (a model loaded once) instead of tasks
     unit: ClassVar[str] = "videos"
     ray_name: ClassVar[str | None] = None  # what the Ray dashboard calls its tasks / actors (default: the class)
+    # the columns `report` reads besides `error` (rundir.read_summary: the rest, URIs included, are not
+    # read back onto the driver); None: every column (rundir.read_table)
+    summary_columns: ClassVar[tuple[str, ...] | None] = None
 
     def resources(self, cfg) -> Resources:
         raise NotImplementedError
@@ -148,7 +151,7 @@ class RowStage(Stage):
         return 256
 
     def report(self, ctx: Context, table: pd.DataFrame, n_in: int, n_done: int) -> dict:
-        """The stage.json fields (and ctx.rows) from every output row."""
+        """The stage.json fields (and ctx.rows) from every output row (its `summary_columns`)."""
         return {}
 
     def execute(self, ctx: Context) -> dict:
@@ -159,8 +162,11 @@ class RowStage(Stage):
         label = self.name if not ctx.name else f"{self.name} {ctx.name}"
         n_in, n_done = run_rows(RowJob(self.source(ctx), out, label, side, prepare=self.prepare(cfg),
                                        rows_per_file=self.rows_per_file(cfg), unit=self.unit))
-        table = rundir.read_table(out)
-        bad = table[table["error"].notna()] if "error" in table else table.iloc[:0]
+        if self.summary_columns is None:
+            table = rundir.read_table(out)
+            bad = table[table["error"].notna()] if "error" in table else table.iloc[:0]
+        else:
+            table, bad = rundir.read_summary(out, self.summary_columns)
         ctx.fail(bad.assign(reason=bad["error"]) if len(bad) else None)
         return self.report(ctx, table, n_in, n_done)
 

@@ -29,6 +29,7 @@ class CacheMotion(RowStage):
     name, iterative, actors, ray_name = "cache_motion", True, True, "MotionActor"
     schema = pa.schema([("uri", pa.string()), ("num_chunks", pa.int32()), ("features", pa.binary()),
                         ("random_init", pa.bool_()), ("error", pa.string())])
+    summary_columns = ("num_chunks", "random_init")  # not the features: the whole cache on the driver
 
     def record_name(self, cfg):
         return iteration_record(cfg)

@@ -21,6 +21,7 @@ from w2s.metrics.table import safe_video_metrics
 class Metrics(RowStage):
     name, ray_name = "metrics", "measure"
     schema = pa.schema([("uri", pa.string()), *[(m, pa.float64()) for m in METRIC_NAMES], ("error", pa.string())])
+    summary_columns = tuple(METRIC_NAMES)
 
     def resources(self, cfg):
         return cfg.metrics

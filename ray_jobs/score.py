@@ -59,8 +59,7 @@ class Score(Stage):
         anchors = AnchorSet.load(ckpt, with_inputs=False)
         out = run_dir.scores(name)
         n_in, n_done = score_all(cfg, videos_of(cfg, run_dir), ckpt, out, anchors.sampling)
-        table = rundir.read_table(out)
-        bad = table[table["error"].notna()]
+        table, bad = rundir.read_summary(out, ["score"])
         ctx.fail(bad.assign(reason=bad["error"]))
         s = table["score"].dropna()
         png = histogram(s, run_dir.score_histogram(name), name) if len(s) else None

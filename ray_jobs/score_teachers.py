@@ -23,10 +23,10 @@ def run_teacher(cfg, run_dir: rundir.RunDir, spec) -> dict:
     teacher = create_teacher(spec.name, **spec.params)
     out = run_dir.teacher_scores(spec.name)
     n_in, n_done = score_videos(cfg, spec, run_dir.selected(), out, f"score_teachers {spec.name}")
-    table = rundir.read_table(out)
+    table, bad = rundir.read_summary(out, ["score"])
     return {"teacher": spec.name, "scale": teacher.scale.name, "inputs": n_in, "already_done": n_done,
-            "scored": int(table["error"].isna().sum()), "failed": int(table["error"].notna().sum()),
-            "resources": asdict(teacher_resources(spec)), "table": table}
+            "scored": int(table["error"].isna().sum()), "failed": len(bad),
+            "resources": asdict(teacher_resources(spec)), "table": table, "bad": bad}
 
 
 class ScoreTeachers(Stage):
@@ -38,14 +38,14 @@ class ScoreTeachers(Stage):
     def execute(self, ctx):
         results = [run_teacher(ctx.cfg, ctx.run_dir, spec) for spec in ctx.cfg.teachers]
         for r in results:
-            t = r["table"][r["table"]["error"].notna()]
+            t = r["bad"]
             ctx.fail(t.assign(reason=r["teacher"] + ": " + t["error"]))
             s = r["table"]["score"]
             ctx.rows[f"{r['teacher']} ({r['scale']})"] = (
                 f"{r['scored']} scored, {r['failed']} failed, {r['already_done']} already done; "
                 f"score mean {s.mean():.3f} std {s.std():.3f}")
         ctx.rows["output"] = ctx.run_dir.teacher_scores()
-        return {"teachers": [{k: v for k, v in r.items() if k != "table"} for r in results], "failures": ctx.failed}
+        return {"teachers": [{k: v for k, v in r.items() if k not in ("table", "bad")} for r in results], "failures": ctx.failed}
 
 
 STAGE = ScoreTeachers

@@ -51,6 +51,23 @@ def test_read_table_dedupes_and_removes_cut_parts(tmp_path):
     assert list(rundir.drop_done(batch, frozenset(["a"]))["uri"]) == ["x"]
 
 
+def test_read_summary_keeps_only_the_asked_columns_and_the_failures(tmp_path):
+    out = tmp_path / "scores"
+    out.mkdir()
+    rows = [({"uri": ["a", "b", "c"], "score": [1.0, None, 3.0], "blob": [b"x"] * 3, "error": [None, "bad", None]}),
+            ({"uri": ["c", "d"], "score": [9.0, 4.0], "blob": [b"y"] * 2, "error": [None, None]})]
+    for i, r in enumerate(rows):
+        pq.write_table(pa.Table.from_pandas(pd.DataFrame(r)), out / f"part-{i}.parquet")
+    (out / "part-2.parquet").write_bytes(b"PAR1 cut short")
+    table, failed = rundir.read_summary(str(out), ["score", "not_a_column"])
+    assert list(table.columns) == ["error", "score", "not_a_column"]  # no uri, no blob
+    assert len(table) == 4 and sorted(table["score"].dropna()) == [1.0, 3.0, 4.0]  # c once, its first row
+    assert list(failed["uri"]) == ["b"] and list(failed["error"]) == ["bad"]
+    assert not (out / "part-2.parquet").exists() and (out / "part-1.parquet").exists()
+    empty, none = rundir.read_summary(str(tmp_path / "nothing"), ["score"])
+    assert len(empty) == 0 and list(empty.columns) == ["error", "score"] and len(none) == 0
+
+
 def test_missing_inputs_name_the_stage_that_makes_them(tmp_path):
     r = RunDir(tmp_path)
     cases = [(r.read_metrics, "metrics"), (lambda: r.read_teacher_scores("niqe"), "score_teachers"),

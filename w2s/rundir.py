@@ -69,18 +69,27 @@ def parquet_files(path: str) -> list[str]:
     return uri.list_files(path, ".parquet")
 
 
+def _parts(path: str, columns=None):
+    """Each readable part of a stage output as pandas, one at a time, with `columns` (those of them
+    the part has; None: all). A part cut short by an interrupted write is removed: its rows are redone."""
+    fsys, _ = uri.filesystem(path)
+    for f in parquet_files(path):
+        try:
+            with pq.ParquetFile(f, filesystem=fsys) as part:
+                cols = None if columns is None else [c for c in columns if c in part.schema_arrow.names]
+                table = part.read(columns=cols)
+        except (pa.ArrowInvalid, OSError):
+            fsys.delete_file(f)
+            continue
+        yield table.to_pandas()
+
+
 def read_table(path: str, key: str | tuple[str, ...] | None = "uri", columns=None):
     """All rows of a stage output as pandas, deduplicated and sorted on `key` (part files are named
     by the writer, so their order is not the same between runs). Corrupt parts are removed."""
     import pandas as pd
 
-    fsys, _ = uri.filesystem(path)
-    frames = []
-    for f in parquet_files(path):
-        try:
-            frames.append(pq.read_table(f, filesystem=fsys, columns=columns).to_pandas())
-        except (pa.ArrowInvalid, OSError):
-            fsys.delete_file(f)  # a part cut short by an interrupted write: its rows are redone
+    frames = list(_parts(path, columns))
     if not frames:
         return pd.DataFrame(columns=columns) if columns else pd.DataFrame()
     df = pd.concat(frames, ignore_index=True)
@@ -88,6 +97,29 @@ def read_table(path: str, key: str | tuple[str, ...] | None = "uri", columns=Non
         keys = [key] if isinstance(key, str) else list(key)
         df = df.drop_duplicates(subset=keys, keep="first").sort_values(keys, kind="stable")
     return df.reset_index(drop=True)
+
+
+def read_summary(path: str, columns: tuple[str, ...] | list[str] = ()):
+    """A stage output read for its summary, without holding all of it: (rows, failed).
+
+    `rows`: every row's `error` and `columns`, deduplicated on a 64-bit hash of its uri, in no set
+    order; `failed`: the uri and error of the failed rows, sorted. About 8 bytes a row plus the
+    columns asked for, where read_table holds every column (at 1.5M rows the URIs alone are ~1 GB
+    of pandas; docs/SCALE.md)."""
+    import pandas as pd
+
+    keep, bad = [], []
+    for df in _parts(path, ["uri", "error", *columns]):
+        if "error" not in df:
+            df = df.assign(error=pd.Series([None] * len(df), dtype=object))
+        bad.append(df.loc[df["error"].notna(), ["uri", "error"]])
+        key = pd.util.hash_pandas_object(df["uri"], index=False).to_numpy()
+        keep.append(df.reindex(columns=["error", *columns]).assign(_key=key))
+    if not keep:
+        return pd.DataFrame(columns=["error", *columns]), pd.DataFrame(columns=["uri", "error"])
+    rows = pd.concat(keep, ignore_index=True).drop_duplicates("_key").drop(columns="_key")
+    failed = pd.concat(bad, ignore_index=True).drop_duplicates("uri").sort_values("uri", kind="stable")
+    return rows.reset_index(drop=True), failed.reset_index(drop=True)
 
 
 def done_uris(path: str) -> list[str]:
