@@ -179,7 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-faults", action="store_true", help="no replica kills, no hostile cases")
     p.add_argument("--quick", action="store_true", help="300 requests")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                   help="an environment variable for the replicas (e.g. MALLOC_ARENA_MAX=2); repeatable")
+                   help="an environment variable for the replicas, over serve.app.REPLICA_ENV (e.g. "
+                   "MALLOC_ARENA_MAX=8: glibc's default on 1 core, to compare); repeatable")
     args = p.parse_args(argv)
     n = 300 if args.quick else args.requests
     env = dict(kv.split("=", 1) for kv in args.env)
@@ -190,6 +191,7 @@ def main(argv=None) -> int:
     from ray import serve
     from scoring import tiny_checkpoint
 
+    from serve.app import REPLICA_ENV
     from serve.local import start
 
     root = tempfile.mkdtemp(prefix="w2s-bench-soak-")
@@ -204,7 +206,7 @@ def main(argv=None) -> int:
     temp_glob = os.path.join(tempfile.gettempdir(), "w2s-upload-*")
     temp_before = len(glob.glob(temp_glob))
     ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False,  # list_actors needs it
-             runtime_env={"env_vars": {"PYTHONPATH": ROOT, "W2S_API_KEY": API_KEY, **env}})
+             runtime_env={"env_vars": {**REPLICA_ENV, "PYTHONPATH": ROOT, "W2S_API_KEY": API_KEY, **env}})
     base = f"http://127.0.0.1:{PORT}"
     hostile, sent, events, fault_results, fault_wall, rss_points = [], [0], [], [], 0.0, []
     try:
@@ -245,7 +247,7 @@ def main(argv=None) -> int:
     first_lat = [r["tries"][0]["s"] for r in first_ok]
     ms = lambda xs, q: round(1000 * float(np.percentile(xs, q)), 1) if xs else None  # noqa: E731
     out = {
-        "requests": n, "concurrency": args.concurrency, "replica_env": env, "wall_s": round(wall, 1),
+        "requests": n, "concurrency": args.concurrency, "replica_env": {**REPLICA_ENV, **env}, "wall_s": round(wall, 1),
         "requests_per_s": round(n / wall, 2), "service_start_s": round(up_s, 1), "warmup_requests": len(warm),
         "latency_ms": {"p50": ms(lat, 50), "p99": ms(lat, 99), "first_attempt_ok_p50": ms(first_lat, 50),
                        "first_attempt_ok_p99": ms(first_lat, 99), "max": ms(lat, 100)},

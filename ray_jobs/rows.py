@@ -15,7 +15,6 @@ from ray_jobs.progress import Tracker, tick
 from ray_jobs.runtime import ray_args, skip_done
 from w2s.config import Resources
 
-
 # Part-file writes are I/O. With Ray's default of 1 CPU a write task waits for a whole free CPU
 # behind the map tasks (0.9 CPU each): on 2 CPUs the first file came after half the rows, and
 # everything computed but not written is redone after a kill (bench/scale.py).

@@ -17,12 +17,10 @@ from typing import Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
 from serve.checks import Deadline, check_api_key, log, request_videos, sweep_uploads, upload_dir
-from serve.memory import limit_arenas, trim
 from w2s import __version__
 
 
@@ -50,6 +48,12 @@ api = FastAPI(title="w2s-vqa scorer", version=__version__,
 @api.exception_handler(Exception)
 async def _unexpected(request: Request, exc: Exception):  # a JSON body even for a server fault
     return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+
+# The environment of every replica's process (serve/local.py, serve/config.yaml's runtime_env,
+# bench/soak.py). glibc gives each decoding thread its own malloc arena (up to 8 per core), each
+# keeping its high-water mark: without this the ingress replica's RSS climbs with the requests.
+REPLICA_ENV = {"MALLOC_ARENA_MAX": "2"}
 
 
 @serve.deployment(name="Scorer", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32)
@@ -88,21 +92,14 @@ class Ingress:
         self.limit = int(self.s.max_upload_mb * 2**20)
         self.deadline = Deadline(self.s.upload_timeout_s, self.s.upload_idle_timeout_s)
         self.key = os.environ.get(self.s.api_key_env) or None
-        limit_arenas()  # decoding threads share 2 malloc arenas: RSS stays flat (serve/memory.py)
         swept = sweep_uploads()  # what a replica killed mid-upload left behind (bench/soak.py)
         if swept:
             log.warning("removed %d upload temp dirs of ingress processes that are gone", swept)
 
     async def _videos(self, request: Request, fields: tuple[str, ...], tmp: str) -> list:
         """Decoded inputs of the request's videos: multipart uploads or JSON URIs."""
-        try:
-            return await request_videos(request, fields, tmp, key=self.key, limit=self.limit,
-                                        deadline=self.deadline, roots=self.s.allowed_roots,
-                                        sampling=self.anchors.sampling)
-        except HTTPException as e:
-            if e.status_code in (408, 413, 422):  # a refused body or file may have grown the heap
-                await run_in_threadpool(trim)
-            raise
+        return await request_videos(request, fields, tmp, key=self.key, limit=self.limit, deadline=self.deadline,
+                                    roots=self.s.allowed_roots, sampling=self.anchors.sampling)
 
     @staticmethod
     async def _scorer_call(response):

@@ -15,10 +15,10 @@ def start(settings: dict, host: str = "127.0.0.1", port: int = 8000, num_cpus: i
     import ray
     from ray import serve
 
-    from serve.app import build_app
+    from serve.app import REPLICA_ENV, build_app
 
     if not ray.is_initialized():
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+        env = {**REPLICA_ENV, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
         for key in (settings.get("api_key_env") or "W2S_API_KEY",):
             if key in os.environ:
                 env[key] = os.environ[key]

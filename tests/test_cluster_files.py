@@ -143,6 +143,9 @@ def test_the_rayservice_serves_serve_config_yaml_verbatim():
     assert served == _yaml("serve", "config.yaml")
     app = ServeDeploySchema.model_validate(served).applications[0]
     assert app.import_path == "serve.app:build_app"
+    from serve.app import REPLICA_ENV
+
+    assert REPLICA_ENV.items() <= app.runtime_env["env_vars"].items()  # what serve/local.py gives its replicas
     scorer = next(d for d in app.deployments if d.name == "Scorer")
     gpus = {g["groupName"]: g["template"]["spec"]["containers"][0]["resources"]["limits"].get("nvidia.com/gpu")
             for g in service["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
