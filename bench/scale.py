@@ -233,18 +233,20 @@ def baseline() -> dict:
 
 
 def overheads(stages: dict, base: dict, cpus: int = 2) -> dict:
-    """seconds = start + rows x per_row, fitted through the smallest and the largest pool: the
+    """seconds = start + rows x per_row, a least-squares line through every pool size: the
     stage's fixed start (reading, planning, actors and models) and its CPU-seconds per row beyond
     the same work in one process (the row loop: tasks, serialisation, writes, the driver)."""
+    import numpy as np
+
     sizes = sorted(stages, key=int)
     out = {}
     for stage in ("metrics", "score_teachers", "score"):
-        a, b = stages[sizes[0]][stage], stages[sizes[-1]][stage]
-        per_row = (b["seconds"] - a["seconds"]) / max(b["rows_processed"] - a["rows_processed"], 1)
+        rows = [stages[n][stage]["rows_processed"] for n in sizes]
+        per_row, start = np.polyfit(rows, [stages[n][stage]["seconds"] for n in sizes], 1)
         work = base["cpu_s_per_row_one_core"][stage]
-        out[stage] = {"start_s": round(a["seconds"] - a["rows_processed"] * per_row, 1),
-                      "cpu_s_per_row": round(per_row * cpus, 5), "work_cpu_s_per_row": work,
-                      "overhead_cpu_s_per_row": round(max(per_row * cpus - work, 0.0), 5)}
+        out[stage] = {"start_s": round(float(start), 1),
+                      "cpu_s_per_row": round(float(per_row) * cpus, 5), "work_cpu_s_per_row": work,
+                      "overhead_cpu_s_per_row": round(max(float(per_row) * cpus - work, 0.0), 5)}
     return out
 
 
